@@ -1,7 +1,7 @@
 # Project-wide compile flags, applied through the gw_options interface target that every target links.
 add_library(gw_options INTERFACE)
 target_compile_options(gw_options INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
-                                            -Wold-style-cast -Wcast-align -Wnull-dereference)
+                                            -Wold-style-cast -Wcast-align)
 if(GW_WERROR)
   target_compile_options(gw_options INTERFACE -Werror)
 endif()
