@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds the suite with AddressSanitizer + UndefinedBehaviorSanitizer (preset "asan") and runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$(nproc)"
+ctest --preset asan -j "$(nproc)" -LE 'long|bench' "$@"
