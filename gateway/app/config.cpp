@@ -1,0 +1,119 @@
+#include "gateway/app/config.hpp"
+
+#include <openssl/crypto.h>
+
+#include <charconv>
+#include <limits>
+
+namespace gw::app {
+
+secret::secret(secret&& other) noexcept : value_(other.value_) { other.wipe(); }
+
+secret& secret::operator=(const secret& other) {
+  if (this != &other) {
+    wipe();
+    value_ = other.value_;
+  }
+  return *this;
+}
+
+secret& secret::operator=(secret&& other) noexcept {
+  if (this != &other) {
+    wipe();
+    value_ = other.value_;
+    other.wipe();
+  }
+  return *this;
+}
+
+secret::~secret() { wipe(); }
+
+void secret::wipe() noexcept {
+  // Wipe the whole buffer (capacity, not only size): earlier contents may linger past the current length.
+  if (value_.capacity() > 0) OPENSSL_cleanse(value_.data(), value_.capacity());
+  value_.clear();
+}
+
+std::string_view to_string(cloud_mode m) noexcept {
+  switch (m) {
+    case cloud_mode::dtls: return "dtls";
+    case cloud_mode::dtls_psk: return "dtls-psk";
+    case cloud_mode::aes: return "aes";
+    case cloud_mode::plain: return "plain";
+  }
+  return "?";
+}
+
+std::uint16_t default_port(cloud_mode m) noexcept {
+  switch (m) {
+    case cloud_mode::dtls:
+    case cloud_mode::dtls_psk: return 5684;
+    case cloud_mode::aes: return 5682;
+    case cloud_mode::plain: return 5683;
+  }
+  return 5683;
+}
+
+config_error::config_error(std::vector<std::string> errors)
+    : std::runtime_error([&] {
+        std::string text = "invalid configuration (" + std::to_string(errors.size()) + " error" +
+                           (errors.size() == 1 ? "" : "s") + "):";
+        for (const auto& e : errors) text += "\n  " + e;
+        return text;
+      }()),
+      errors_(std::move(errors)) {}
+
+namespace {
+
+std::optional<std::pair<std::uint64_t, std::string_view>> split_number(std::string_view text) noexcept {
+  std::uint64_t n = 0;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  if (first == last || *first < '0' || *first > '9') return std::nullopt;
+  auto [ptr, ec] = std::from_chars(first, last, n);
+  if (ec != std::errc{}) return std::nullopt;
+  return std::pair{n, std::string_view(ptr, static_cast<std::size_t>(last - ptr))};
+}
+
+std::optional<std::uint64_t> mul(std::uint64_t a, std::uint64_t b) noexcept {
+  if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) return std::nullopt;
+  return a * b;
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept {
+  auto parts = split_number(text);
+  if (!parts) return std::nullopt;
+  auto [n, unit] = *parts;
+  std::uint64_t factor = 0;
+  if (unit == "ms") factor = 1;
+  else if (unit == "s") factor = 1000;
+  else if (unit == "m") factor = 60'000;
+  else if (unit == "h") factor = 3'600'000;
+  else if (unit == "d") factor = 86'400'000;
+  else if (unit.empty() && n == 0) factor = 1;
+  else return std::nullopt;
+  auto ms = mul(n, factor);
+  if (!ms || *ms > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(*ms));
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
+  auto parts = split_number(text);
+  if (!parts) return std::nullopt;
+  auto [n, unit] = *parts;
+  std::uint64_t factor = 0;
+  if (unit.empty() || unit == "B") factor = 1;
+  else if (unit == "KiB") factor = 1ULL << 10;
+  else if (unit == "MiB") factor = 1ULL << 20;
+  else if (unit == "GiB") factor = 1ULL << 30;
+  else if (unit == "TiB") factor = 1ULL << 40;
+  else if (unit == "KB" || unit == "kB") factor = 1000;
+  else if (unit == "MB") factor = 1000'000;
+  else if (unit == "GB") factor = 1000'000'000;
+  else return std::nullopt;
+  return mul(n, factor);
+}
+
+}  // namespace gw::app
