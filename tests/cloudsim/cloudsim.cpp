@@ -85,6 +85,8 @@ struct options {
   bool separate = false;
   bool verbose = false;
   std::string ack_payload;
+  std::string fixed_token;   // every /auth issues this token (reproduces spec §10's publish datagram)
+  std::string fixed_random;  // every AES /auth issues this random
   // Faults at start (also settable at run time).
   double drop_requests = 0;
   double drop_responses = 0;
@@ -144,6 +146,7 @@ class simulator {
   // Request handling (libcoap callbacks land here).
   void on_request(endpoint_info& ep, coap_session_t* session, const coap_pdu_t* request, coap_pdu_t* response);
   const coap_bin_const_t* on_psk_identity(const coap_bin_const_t* identity);
+  void on_event(coap_event_t event);
 
  private:
   struct reply {
@@ -393,10 +396,10 @@ simulator::reply simulator::do_auth(endpoint_info& ep, coap_session_t* session, 
   }
   separate = ts.separate || opt_.separate;
   json out;
-  std::string token = random_hex(32);
+  std::string token = opt_.fixed_token.empty() ? random_hex(32) : opt_.fixed_token;
   if (ep.m == mode::aes) {
-    std::string random = random_hex(16);
-    token += "." + random.substr(0, 4);  // shape of the doc's example token (spec §4.3)
+    std::string random = opt_.fixed_random.empty() ? random_hex(16) : opt_.fixed_random;
+    if (opt_.fixed_token.empty()) token += "." + random.substr(0, 4);  // shape of the doc's example (spec §4.3)
     ts.key = derive_key(dev->second.secret, random);
     ts.seq_offset = opt_.seq_offset ? *opt_.seq_offset : static_cast<std::uint32_t>(1 + rng_() % 1000);
     out["random"] = random;
@@ -591,9 +594,10 @@ void simulator::on_request(endpoint_info& ep, coap_session_t* session, const coa
         coap_add_data(response, stored->payload.size(), reinterpret_cast<const std::uint8_t*>(stored->payload.data()));
       }
       delete stored;
+      coap_async_set_app_data(async, nullptr);
     }
-    coap_free_async(session, async);
-    return;
+    return;  // libcoap 4.3 removes a triggered async when this handler returns
+
   }
 
   ++counters_.requests;
@@ -709,6 +713,16 @@ const coap_bin_const_t* simulator::on_psk_identity(const coap_bin_const_t* ident
   return &psk_result_;
 }
 
+void simulator::on_event(coap_event_t event) {
+  if (event == COAP_EVENT_DTLS_ERROR) ++counters_.auth_failed["dtls_handshake"];
+}
+
+int event_handler(coap_session_t* session, const coap_event_t event) {
+  auto* ep = static_cast<endpoint_info*>(coap_get_app_data(coap_session_get_context(session)));
+  if (ep != nullptr) ep->sim->on_event(event);
+  return 0;
+}
+
 void request_handler(coap_resource_t*, coap_session_t* session, const coap_pdu_t* request, const coap_string_t*,
                      coap_pdu_t* response) {
   auto* ep = static_cast<endpoint_info*>(coap_get_app_data(coap_session_get_context(session)));
@@ -751,6 +765,7 @@ coap_context_t* simulator::make_context(endpoint_info& ep, std::string& error) {
   coap_set_app_data(ctx, &ep);
   // libcoap answers 4.02 to unregistered critical (odd) options: the platform's are known here.
   for (std::uint16_t o : {opt_token, opt_seq, opt_message_id, opt_token_legacy}) coap_register_option(ctx, o);
+  coap_register_event_handler(ctx, event_handler);
   coap_context_set_max_idle_sessions(ctx, 0);
   coap_context_set_session_timeout(ctx, 600);
   coap_proto_t proto = COAP_PROTO_UDP;
@@ -1126,6 +1141,8 @@ Behaviour:
   --separate            answer every request with an empty ACK and a separate CON response
   --plaintext-errors    add plaintext diagnostics to error answers (AES mode too)
   --ack-payload TEXT    payload of publish answers (AES-encrypted in AES mode; default none)
+  --fixed-token T       every /auth issues token T (test vectors; default: random, seeded)
+  --fixed-random R      every AES /auth issues random R (test vectors)
   --verbose             log every request (off by default)
 Faults (also at run time):
   --drop-requests P --drop-responses P --error-500 P --delay-ms N
@@ -1164,6 +1181,8 @@ int parse_args(int argc, char** argv, options& o) {
       else if (a == "--plaintext-errors") o.plaintext_errors = true;
       else if (a == "--ack-payload") o.ack_payload = need(i);
       else if (a == "--verbose") o.verbose = true;
+      else if (a == "--fixed-token") o.fixed_token = need(i);
+      else if (a == "--fixed-random") o.fixed_random = need(i);
       else if (a == "--drop-requests") o.drop_requests = std::stod(need(i));
       else if (a == "--drop-responses") o.drop_responses = std::stod(need(i));
       else if (a == "--error-500") o.error_500 = std::stod(need(i));
