@@ -1,0 +1,507 @@
+#include "gateway/bridge/durable_queue.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "gateway/bridge/error.hpp"
+#include "queue_fixture.hpp"
+
+namespace gw::bridge {
+namespace {
+
+using test::QueueTest;
+
+// Runs one SQL statement on a database file outside the queue (to prepare or inspect it).
+std::string sql_value(const std::filesystem::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(file.c_str(), &db);
+  sqlite3_stmt* st = nullptr;
+  std::string out = "<error>";
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      auto* t = sqlite3_column_text(st, 0);
+      out = t ? reinterpret_cast<const char*>(t) : "";
+    } else if (rc == SQLITE_DONE) {
+      out = "";
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+std::vector<std::string> drain_texts(durable_queue& q, const std::string& device, bool ack = true) {
+  std::vector<std::string> out;
+  for (;;) {
+    std::error_code ec;
+    auto batch = q.peek(device, 64, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    if (batch.empty()) return out;
+    for (auto& m : batch) {
+      out.emplace_back(m.payload.begin(), m.payload.end());
+      if (ack) {
+        q.ack(m.id);
+      } else {
+        q.release(m.id);
+      }
+    }
+    if (!ack) return out;
+  }
+}
+
+TEST_F(QueueTest, FifoPerDeviceAcross100Devices) {
+  auto q = open();
+  std::mutex mu;
+  std::map<std::uint64_t, int> fired;
+  std::uint64_t last_id = 0;
+  for (int i = 0; i < 100; ++i) {
+    for (int dev = 0; dev < 100; ++dev) {
+      std::error_code ec;
+      auto id = q->enqueue(msg("dev" + std::to_string(dev), std::to_string(i)),
+                           [&](std::uint64_t fid, std::error_code e) {
+                             EXPECT_FALSE(e);
+                             std::lock_guard lk(mu);
+                             ++fired[fid];
+                           },
+                           ec);
+      ASSERT_FALSE(ec);
+      ASSERT_GT(id, last_id);
+      last_id = id;
+    }
+  }
+  q->flush();
+  {
+    std::lock_guard lk(mu);
+    ASSERT_EQ(fired.size(), 10000u);
+    for (auto& [id, n] : fired) ASSERT_EQ(n, 1) << id;
+  }
+  EXPECT_EQ(q->stats().total.depth, 10000u);
+  EXPECT_EQ(q->devices_with_backlog().size(), 100u);
+  for (int dev = 0; dev < 100; ++dev) {
+    auto texts = drain_texts(*q, "dev" + std::to_string(dev));
+    ASSERT_EQ(texts.size(), 100u);
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(texts[static_cast<std::size_t>(i)], std::to_string(i));
+  }
+  EXPECT_EQ(q->stats().total.depth, 0u);
+}
+
+TEST_F(QueueTest, ReopenResumesEverythingInOrder) {
+  std::uint64_t max_id = 0;
+  {
+    auto q = open();
+    for (int i = 0; i < 50; ++i) {
+      for (int dev = 0; dev < 5; ++dev) {
+        std::error_code ec;
+        max_id = q->enqueue(msg("d" + std::to_string(dev), std::to_string(i), 1000 + i), nullptr, ec);
+        ASSERT_FALSE(ec);
+      }
+    }
+    q->flush();
+    // Ack the first 10 of d0.
+    std::error_code ec;
+    for (auto& m : q->peek("d0", 10, ec)) q->ack(m.id);
+  }  // destructor closes
+  auto q = open();
+  EXPECT_EQ(q->devices_with_backlog(), (std::vector<std::string>{"d0", "d1", "d2", "d3", "d4"}));
+  auto s = q->stats("d0");
+  EXPECT_EQ(s.depth, 40u);
+  EXPECT_EQ(s.oldest_received_ms, 1010);
+  EXPECT_EQ(q->stats("d1").depth, 50u);
+  EXPECT_EQ(q->stats().total.depth, 240u);
+  auto d0 = drain_texts(*q, "d0");
+  ASSERT_EQ(d0.size(), 40u);
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(d0[static_cast<std::size_t>(i)], std::to_string(i + 10));
+  auto d3 = drain_texts(*q, "d3");
+  ASSERT_EQ(d3.size(), 50u);
+  EXPECT_EQ(d3.front(), "0");
+  EXPECT_EQ(d3.back(), "49");
+  std::error_code ec;
+  EXPECT_GT(q->enqueue_sync(msg("d0", "new"), ec), max_id) << "ids never repeat after reopen";
+  EXPECT_FALSE(ec);
+}
+
+TEST_F(QueueTest, PeekLeasesAckRemovesReleaseRetries) {
+  auto q = open();
+  std::error_code ec;
+  auto a = q->enqueue_sync(msg("d", "a"), ec);
+  auto b = q->enqueue_sync(msg("d", "b"), ec);
+  ASSERT_FALSE(ec);
+  auto first = q->peek("d", 1, ec);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].id, a);
+  EXPECT_EQ(first[0].device_id, "d");
+  EXPECT_EQ(first[0].mqtt_topic, "sensors/d");
+  EXPECT_EQ(first[0].cloud_topic, "/pk/d/user/update");
+  // Leased: the next peek skips it.
+  auto second = q->peek("d", 1, ec);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].id, b);
+  EXPECT_TRUE(q->peek("d", 5, ec).empty());
+  q->record_attempt(a);
+  q->record_attempt(a);
+  q->release(a);
+  auto again = q->peek("d", 5, ec);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, a);
+  EXPECT_EQ(again[0].attempts, 2u);
+  q->ack(a);
+  q->ack(a);  // duplicate ack is ignored
+  q->ack(999999);
+  EXPECT_EQ(q->stats("d").depth, 1u);
+  q->close();
+  q = open();
+  auto rest = q->peek("d", 5, ec);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].id, b);
+}
+
+TEST_F(QueueTest, AttemptsArePersisted) {
+  auto q = open();
+  std::error_code ec;
+  auto a = q->enqueue_sync(msg("d", "a"), ec);
+  q->record_attempt(a);
+  q->record_attempt(a);
+  q->record_attempt(a);
+  q->close();
+  q = open();
+  auto m = q->peek("d", 1, ec);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].attempts, 3u);
+}
+
+TEST_F(QueueTest, PayloadsBeyondCacheAreLoadedFromDisk) {
+  auto o = options();
+  o.payload_cache_per_device = 2;
+  auto q = open(o);
+  std::error_code ec;
+  for (int i = 0; i < 10; ++i) q->enqueue(msg("d", "payload-" + std::to_string(i)), nullptr, ec);
+  q->flush();
+  auto all = q->peek("d", 100, ec);
+  ASSERT_FALSE(ec);
+  ASSERT_EQ(all.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(text(all[static_cast<std::size_t>(i)]), "payload-" + std::to_string(i));
+}
+
+TEST_F(QueueTest, RejectNewAtDeviceLimits) {
+  auto o = options();
+  o.max_messages_per_device = 3;
+  auto q = open(o);
+  std::error_code ec;
+  for (int i = 0; i < 3; ++i) {
+    q->enqueue(msg("d", std::to_string(i)), nullptr, ec);
+    ASSERT_FALSE(ec);
+  }
+  EXPECT_EQ(q->enqueue(msg("d", "x"), nullptr, ec), 0u);
+  EXPECT_EQ(ec, error::queue_full);
+  q->enqueue(msg("d", "y"), nullptr, ec);
+  EXPECT_EQ(ec, error::queue_full);
+  q->enqueue(msg("other", "z"), nullptr, ec);
+  EXPECT_FALSE(ec) << "another device is not affected";
+  q->flush();
+  EXPECT_EQ(q->stats("d").drops.queue_full_rejected, 2u);
+  EXPECT_EQ(q->stats().total.drops.queue_full_rejected, 2u);
+  EXPECT_EQ(drain_texts(*q, "d"), (std::vector<std::string>{"0", "1", "2"}));
+}
+
+TEST_F(QueueTest, RejectNewAtByteLimitAndOversizedMessage) {
+  auto o = options();
+  // bytes = payload + "sensors/d" (9) + "/pk/d/user/update" (17) = payload + 26.
+  o.max_bytes_per_device = 3 * (10 + 26);
+  auto q = open(o);
+  std::error_code ec;
+  for (int i = 0; i < 3; ++i) q->enqueue(msg("d", std::string(10, 'a')), nullptr, ec);
+  ASSERT_FALSE(ec);
+  EXPECT_EQ(q->stats("d").bytes, 108u);
+  q->enqueue(msg("d", "b"), nullptr, ec);
+  EXPECT_EQ(ec, error::queue_full);
+  q->enqueue(msg("e", std::string(200, 'a')), nullptr, ec);
+  EXPECT_EQ(ec, error::queue_full) << "larger than the whole device limit";
+  EXPECT_EQ(q->stats("e").drops.queue_full_rejected, 1u);
+}
+
+TEST_F(QueueTest, DropOldestAtDeviceLimits) {
+  auto o = options();
+  o.max_messages_per_device = 3;
+  o.when_full = full_policy::drop_oldest;
+  auto q = open(o);
+  std::error_code ec;
+  for (int i = 0; i < 4; ++i) q->enqueue_sync(msg("d", std::to_string(i)), ec);
+  // The next one is dropped while still pending (never written): the completion still fires once.
+  std::atomic<int> fired{0};
+  q->enqueue(msg("d", "4"), [&](std::uint64_t, std::error_code e) { EXPECT_FALSE(e); ++fired; }, ec);
+  q->enqueue(msg("d", "5"), nullptr, ec);
+  q->enqueue(msg("d", "6"), nullptr, ec);
+  q->enqueue(msg("d", "7"), nullptr, ec);
+  ASSERT_FALSE(ec);
+  q->flush();
+  EXPECT_EQ(fired.load(), 1);
+  EXPECT_EQ(q->stats("d").drops.queue_full_dropped_oldest, 5u);
+  EXPECT_EQ(q->stats("d").depth, 3u);
+  EXPECT_EQ(drain_texts(*q, "d", /*ack=*/false), (std::vector<std::string>{"5", "6", "7"}));
+  q->close();
+  q = open(o);
+  EXPECT_EQ(drain_texts(*q, "d"), (std::vector<std::string>{"5", "6", "7"})) << "drops are persisted";
+}
+
+TEST_F(QueueTest, DiskCapRejectNew) {
+  auto o = options();
+  o.max_total_bytes = 4 * (10 + 26);
+  auto q = open(o);
+  std::error_code ec;
+  for (int i = 0; i < 2; ++i) q->enqueue(msg("d", std::string(10, 'a')), nullptr, ec);
+  for (int i = 0; i < 2; ++i) q->enqueue(msg("e", std::string(10, 'a')), nullptr, ec);
+  ASSERT_FALSE(ec);
+  q->enqueue(msg("e", std::string(10, 'b')), nullptr, ec);
+  EXPECT_EQ(ec, error::disk_cap);
+  EXPECT_EQ(q->stats("e").drops.disk_cap, 1u);
+  EXPECT_EQ(q->stats().total.drops.disk_cap, 1u);
+}
+
+TEST_F(QueueTest, DiskCapDropOldestTakesOnlyFromOwnDevice) {
+  auto o = options();
+  o.max_total_bytes = 4 * (10 + 26);
+  o.when_full = full_policy::drop_oldest;
+  auto q = open(o);
+  std::error_code ec;
+  for (int i = 0; i < 3; ++i) q->enqueue(msg("d", std::string(10, 'a')), nullptr, ec);
+  q->enqueue(msg("e", std::string(10, '0')), nullptr, ec);
+  q->enqueue(msg("e", std::string(10, '1')), nullptr, ec);
+  ASSERT_FALSE(ec);
+  EXPECT_EQ(q->stats("e").drops.disk_cap, 1u);
+  EXPECT_EQ(q->stats("d").depth, 3u);
+  EXPECT_EQ(q->stats("e").depth, 1u);
+  // A device with nothing to drop cannot evict others: refused.
+  q->enqueue(msg("f", std::string(10, 'x')), nullptr, ec);
+  EXPECT_EQ(ec, error::disk_cap);
+  EXPECT_EQ(q->stats("f").drops.disk_cap, 1u);
+  EXPECT_EQ(q->stats("d").depth, 3u);
+  q->flush();
+  EXPECT_EQ(drain_texts(*q, "e"), (std::vector<std::string>{std::string(10, '1')}));
+}
+
+TEST_F(QueueTest, ExpireWithVirtualNow) {
+  auto o = options();
+  o.max_age_ms = 1000;
+  auto q = open(o);
+  std::error_code ec;
+  q->enqueue(msg("d", "t0", 0), nullptr, ec);
+  q->enqueue(msg("d", "t500", 500), nullptr, ec);
+  q->enqueue(msg("d", "t1500", 1500), nullptr, ec);
+  q->enqueue(msg("e", "t900", 900), nullptr, ec);
+  q->flush();
+  EXPECT_EQ(q->expire(1000), 0u) << "exactly max_age old is kept";
+  EXPECT_EQ(q->expire(1001), 1u);
+  EXPECT_EQ(q->expire(1600), 1u);
+  EXPECT_EQ(q->stats("d").drops.expired_max_age, 2u);
+  EXPECT_EQ(q->stats("d").oldest_received_ms, 1500);
+  EXPECT_EQ(q->expire(1901), 1u);
+  EXPECT_EQ(q->stats().total.drops.expired_max_age, 3u);
+  q->close();
+  q = open(o);
+  EXPECT_EQ(drain_texts(*q, "d"), (std::vector<std::string>{"t1500"}));
+  EXPECT_TRUE(drain_texts(*q, "e").empty());
+}
+
+TEST_F(QueueTest, CompletionsFireExactlyOnceForEveryMessage) {
+  auto o = options();
+  o.max_batch = 37;  // many rounds
+  auto q = open(o);
+  constexpr int n = 5000;
+  std::vector<std::atomic<int>> fired(n + 1);
+  std::vector<std::uint64_t> ids;
+  std::thread other([&] {  // a second producer thread
+    for (int i = 0; i < n / 2; ++i) {
+      std::error_code ec;
+      q->enqueue(msg("t2", std::to_string(i)), [&](std::uint64_t id, std::error_code e) {
+        EXPECT_FALSE(e);
+        ++fired[id];
+      }, ec);
+    }
+  });
+  for (int i = 0; i < n / 2; ++i) {
+    std::error_code ec;
+    ids.push_back(q->enqueue(msg("t1", std::to_string(i)), [&](std::uint64_t id, std::error_code e) {
+      EXPECT_FALSE(e);
+      ++fired[id];
+    }, ec));
+  }
+  other.join();
+  q->flush();
+  for (int i = 1; i <= n; ++i) ASSERT_EQ(fired[static_cast<std::size_t>(i)].load(), 1) << i;
+  EXPECT_EQ(fired[0].load(), 0);
+}
+
+TEST_F(QueueTest, CrashAfterCompletionLosesNothing) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  constexpr int n = 3000;
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::error_code ec;
+    auto o = options();
+    o.sync = sync_mode::normal;
+    o.max_batch = 50;
+    auto q = durable_queue::open(o, ec);
+    if (!q) ::_exit(2);
+    std::atomic<int> done{0};
+    for (int i = 0; i < n; ++i) {
+      q->enqueue(msg("d" + std::to_string(i % 7), std::to_string(i)),
+                 [&](std::uint64_t id, std::error_code e) {
+                   if (!e) {
+                     // Reported durable: tell the parent before anything else can happen.
+                     [[maybe_unused]] auto w = ::write(fds[1], &id, sizeof id);
+                   }
+                   ++done;
+                 },
+                 ec);
+    }
+    while (done.load() < n / 2) std::this_thread::yield();
+    ::_exit(0);  // no close, no destructor, writer thread possibly mid-commit
+  }
+  ::close(fds[1]);
+  std::set<std::uint64_t> reported;
+  std::uint64_t id;
+  while (::read(fds[0], &id, sizeof id) == static_cast<ssize_t>(sizeof id)) reported.insert(id);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_GE(reported.size(), static_cast<std::size_t>(n / 2));
+
+  auto q = open();
+  std::set<std::uint64_t> present;
+  for (int dev = 0; dev < 7; ++dev) {
+    std::error_code ec;
+    auto all = q->peek("d" + std::to_string(dev), n, ec);
+    ASSERT_FALSE(ec);
+    int last = -1;
+    for (auto& m : all) {
+      present.insert(m.id);
+      int value = std::stoi(text(m));
+      EXPECT_EQ(value % 7, dev);
+      EXPECT_GT(value, last) << "order kept";
+      last = value;
+    }
+  }
+  for (auto r : reported) EXPECT_TRUE(present.count(r)) << "message " << r << " was reported durable but is lost";
+  EXPECT_EQ(sql_value(dir_ / "queue.db", "PRAGMA integrity_check"), "ok");
+}
+
+TEST_F(QueueTest, DiskFullReportsErrorsAndRecovers) {
+  auto q = open();
+  std::error_code ec;
+  for (int i = 0; i < 5; ++i) q->enqueue_sync(msg("d", "before" + std::to_string(i)), ec);
+  ASSERT_FALSE(ec);
+  ASSERT_GT(q->set_max_page_count(1), 0u);  // clamped to the current size: no page may be added
+  std::mutex mu;
+  std::map<std::uint64_t, std::error_code> results;
+  for (int i = 0; i < 200; ++i) {
+    q->enqueue(msg("d", std::string(4000, static_cast<char>('a' + i % 26))),
+               [&](std::uint64_t id, std::error_code e) {
+                 std::lock_guard lk(mu);
+                 EXPECT_TRUE(results.emplace(id, e).second) << "fired twice";
+               },
+               ec);
+    ASSERT_FALSE(ec);
+  }
+  q->flush();
+  std::size_t ok = 0, full = 0;
+  for (auto& [id, e] : results) {
+    if (!e) ++ok;
+    else if (e == error::disk_full) ++full;
+    else ADD_FAILURE() << e.message();
+  }
+  EXPECT_EQ(results.size(), 200u);
+  EXPECT_GT(full, 0u);
+  EXPECT_EQ(q->stats("d").depth, 5 + ok) << "failed messages are not in the index";
+  EXPECT_EQ(q->stats().last_error, error::disk_full);
+  EXPECT_GT(q->stats().write_errors, 0u);
+  // Acks still work while full.
+  auto head = q->peek("d", 1, ec);
+  ASSERT_EQ(head.size(), 1u);
+  EXPECT_EQ(text(head[0]), "before0");
+  q->ack(head[0].id);
+  q->enqueue_sync(msg("d", std::string(4000, 'z')), ec);
+  EXPECT_EQ(ec, error::disk_full);
+
+  q->set_max_page_count(0);  // space returns
+  q->enqueue_sync(msg("d", "after"), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  q->close();
+  EXPECT_EQ(sql_value(dir_ / "queue.db", "PRAGMA integrity_check"), "ok");
+  q = open();
+  auto texts = drain_texts(*q, "d");
+  ASSERT_EQ(texts.size(), 4 + ok + 1);
+  EXPECT_EQ(texts.front(), "before1");
+  EXPECT_EQ(texts.back(), "after");
+}
+
+TEST_F(QueueTest, MigratesOlderSchemaVersion) {
+  std::filesystem::create_directories(dir_);
+  auto file = dir_ / "queue.db";
+  // An unversioned (version 0) file from before the schema existed, with unrelated content.
+  ASSERT_EQ(sql_value(file, "CREATE TABLE legacy(x)"), "");
+  ASSERT_EQ(sql_value(file, "PRAGMA user_version"), "0");
+  {
+    auto q = open();
+    std::error_code ec;
+    q->enqueue_sync(msg("d", "x"), ec);
+    EXPECT_FALSE(ec);
+  }
+  EXPECT_EQ(sql_value(file, "PRAGMA user_version"), "1");
+  EXPECT_EQ(sql_value(file, "SELECT count(*) FROM legacy"), "0");
+  EXPECT_EQ(sql_value(file, "SELECT count(*) FROM messages"), "1");
+  EXPECT_EQ(sql_value(file, "PRAGMA journal_mode"), "wal");
+}
+
+TEST_F(QueueTest, RefusesNewerSchemaVersion) {
+  std::filesystem::create_directories(dir_);
+  auto file = dir_ / "queue.db";
+  ASSERT_EQ(sql_value(file, "PRAGMA user_version=2"), "");
+  std::error_code ec;
+  auto q = durable_queue::open(options(), ec);
+  EXPECT_EQ(q, nullptr);
+  EXPECT_EQ(ec, error::schema_too_new);
+  EXPECT_EQ(ec.message(), "queue database schema is newer than this gateway");
+  EXPECT_EQ(sql_value(file, "PRAGMA user_version"), "2") << "left untouched";
+}
+
+TEST_F(QueueTest, CorruptFileIsAnErrorCode) {
+  std::filesystem::create_directories(dir_);
+  {
+    std::FILE* f = std::fopen((dir_ / "queue.db").c_str(), "wb");
+    std::string junk(8192, 'j');
+    std::fwrite(junk.data(), 1, junk.size(), f);
+    std::fclose(f);
+  }
+  std::error_code ec;
+  auto q = durable_queue::open(options(), ec);
+  EXPECT_EQ(q, nullptr);
+  EXPECT_EQ(ec, error::corrupt);
+}
+
+TEST_F(QueueTest, ClosedQueueRefuses) {
+  auto q = open();
+  q->close();
+  std::error_code ec;
+  EXPECT_EQ(q->enqueue(msg("d", "x"), nullptr, ec), 0u);
+  EXPECT_EQ(ec, error::closed);
+  q->peek("d", 1, ec);
+  EXPECT_EQ(ec, error::closed);
+  q->flush();  // returns
+}
+
+}  // namespace
+}  // namespace gw::bridge
