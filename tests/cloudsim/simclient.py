@@ -262,6 +262,8 @@ class Sim:
             return [json.loads(l) for l in f if l.strip()]
 
     def stop(self):
+        if self.log.closed:
+            return self.proc.returncode, ""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
