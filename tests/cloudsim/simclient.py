@@ -32,9 +32,18 @@ def code(c):
     return "%d.%02d" % (c >> 5, c & 31)
 
 
+def _mix(z):
+    z &= 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return z ^ (z >> 31)
+
+
 def device_secret(i):
-    """Deterministic secret of generated device i (same rule as tests/support/cloudsim_fixture.cpp)."""
-    return hashlib.sha256(("cloudsim-device-%d" % i).encode()).hexdigest()[:32]
+    """Deterministic secret of generated device i: the same rule as gw::test::cloudsim_process::device_secret
+    (two splitmix64 outputs as 32 hex chars)."""
+    g = 0x9E3779B97F4A7C15
+    return "%016x%016x" % (_mix(g * (2 * i + 1)), _mix(g * (2 * i + 2)))
 
 
 def encode_option(delta, length):
