@@ -64,11 +64,11 @@ struct durable_queue::impl {
     std::shared_ptr<const std::vector<std::uint8_t>> payload;
     std::int64_t received_ms = 0;
     completion done;
-    bool skip = false;        // dropped before it was taken: not written, still completed
-    bool dead = false;        // goes straight to dead_letters
-    std::string reason;       // dead only
-    int platform_code = 0;    // dead only
-    std::int64_t dead_ms = 0; // dead only
+    bool skip = false;         // dropped before it was taken: not written, still completed
+    bool dead = false;         // goes straight to dead_letters
+    std::string reason;        // dead only
+    int platform_code = 0;     // dead only
+    std::int64_t dead_ms = 0;  // dead only
   };
   struct pending_move {
     std::uint64_t id;
@@ -125,7 +125,8 @@ struct durable_queue::impl {
     auto d = devices.find(w->second);
     if (d == devices.end()) return std::nullopt;
     auto& q = d->second.q;
-    auto it = std::lower_bound(q.begin(), q.end(), id, [](const entry& e, std::uint64_t v) { return e.id < v; });
+    auto it =
+        std::lower_bound(q.begin(), q.end(), id, [](const entry& e, std::uint64_t v) { return e.id < v; });
     if (it == q.end() || it->id != id) return std::nullopt;
     dq = &d->second;
     return it;
@@ -239,8 +240,10 @@ struct durable_queue::impl {
     std::unique_lock lk(mu);
     for (;;) {
       if (maint_backoff && !stop) {
-        // The last maintenance write failed (disk full, I/O): retry it later, or with the next insert or task.
-        cv.wait_for(lk, std::chrono::milliseconds(100), [&] { return stop || !inserts.empty() || !tasks.empty(); });
+        // The last maintenance write failed (disk full, I/O): retry it later, or with the next insert or
+        // task.
+        cv.wait_for(lk, std::chrono::milliseconds(100),
+                    [&] { return stop || !inserts.empty() || !tasks.empty(); });
         maint_backoff = false;
       }
       cv.wait(lk, [&] { return stop || has_work(); });
@@ -278,11 +281,15 @@ struct durable_queue::impl {
       if (rc != SQLITE_OK) note_failure(rc);
       if (maint_rc != SQLITE_OK) {
         if (maint_rc != rc) note_failure(maint_rc);
-        // Put them back in front of anything newer; ids only ever leave the queue once.
-        maint.attempts.insert(maint.attempts.begin(), m.attempts.begin(), m.attempts.end());
-        maint.moves.insert(maint.moves.begin(), m.moves.begin(), m.moves.end());
-        maint.deletes.insert(maint.deletes.begin(), m.deletes.begin(), m.deletes.end());
-        maint_backoff = !stop;
+        if (!stop) {
+          // Put them back in front of anything newer and retry after a pause.
+          maint.attempts.insert(maint.attempts.begin(), m.attempts.begin(), m.attempts.end());
+          maint.moves.insert(maint.moves.begin(), m.moves.begin(), m.moves.end());
+          maint.deletes.insert(maint.deletes.begin(), m.deletes.begin(), m.deletes.end());
+          maint_backoff = true;
+        }
+        // Closing: give up. Unwritten acks and drops only mean redelivery after the next open
+        // (at-least-once); an unwritten dead-letter move leaves the message queued.
       }
       for (const auto& p : batch) {
         if (p.dead) continue;
@@ -308,7 +315,6 @@ struct durable_queue::impl {
         t.fn();
         lk.lock();
       }
-      if (stop && maint_backoff) maint_backoff = false;
     }
   }
 
@@ -337,7 +343,9 @@ struct durable_queue::impl {
 durable_queue::durable_queue(queue_options options)
     : options_(std::move(options)), impl_(std::make_unique<impl>(options_)) {}
 
-durable_queue::~durable_queue() { close(); }
+durable_queue::~durable_queue() {
+  close();
+}
 
 std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::error_code& ec) {
   ec.clear();
@@ -353,8 +361,8 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
   const auto path = (opt.dir / opt.file_name).string();
   auto open_db = [&](detail::db_ptr& out) {
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &raw,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
     out.reset(raw);
     if (rc == SQLITE_OK) sqlite3_busy_timeout(raw, 5000);
     return rc;
@@ -379,7 +387,8 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
     if (int rc = wal.step(); rc != SQLITE_ROW) return fail(rc);
     if (wal.column_text(0) != "wal") return fail(SQLITE_IOERR);
   }
-  if (int rc = detail::exec(db, opt.sync == sync_mode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  if (int rc = detail::exec(
+          db, opt.sync == sync_mode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
       rc != SQLITE_OK) {
     return fail(rc);
   }
@@ -398,18 +407,21 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
     if (int rc = detail::query_int64(db, sql.c_str(), effective); rc != SQLITE_OK) return fail(rc);
   }
 
-  d.ins_msg = statement(db,
-                        "INSERT INTO messages(id, device_id, mqtt_topic, cloud_topic, payload, received_ms, attempts)"
-                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0)");
-  d.ins_dead = statement(db,
-                         "INSERT INTO dead_letters(id, device_id, mqtt_topic, cloud_topic, payload, received_ms,"
-                         " reason, platform_code, dead_ms, attempts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)");
+  d.ins_msg =
+      statement(db,
+                "INSERT INTO messages(id, device_id, mqtt_topic, cloud_topic, payload, received_ms, attempts)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0)");
+  d.ins_dead =
+      statement(db,
+                "INSERT INTO dead_letters(id, device_id, mqtt_topic, cloud_topic, payload, received_ms,"
+                " reason, platform_code, dead_ms, attempts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)");
   d.upd_attempts = statement(db, "UPDATE messages SET attempts = ?1 WHERE id = ?2");
-  d.move_dead = statement(db,
-                          "INSERT INTO dead_letters(id, device_id, mqtt_topic, cloud_topic, payload, received_ms,"
-                          " reason, platform_code, dead_ms, attempts)"
-                          " SELECT id, device_id, mqtt_topic, cloud_topic, payload, received_ms, ?1, ?2, ?3, ?4"
-                          " FROM messages WHERE id = ?5");
+  d.move_dead =
+      statement(db,
+                "INSERT INTO dead_letters(id, device_id, mqtt_topic, cloud_topic, payload, received_ms,"
+                " reason, platform_code, dead_ms, attempts)"
+                " SELECT id, device_id, mqtt_topic, cloud_topic, payload, received_ms, ?1, ?2, ?3, ?4"
+                " FROM messages WHERE id = ?5");
   d.del_msg = statement(db, "DELETE FROM messages WHERE id = ?1");
   for (auto* st : {&d.ins_msg, &d.ins_dead, &d.upd_attempts, &d.move_dead, &d.del_msg}) {
     if (st->rc() != SQLITE_OK) return fail(st->rc());
@@ -501,8 +513,7 @@ std::uint64_t durable_queue::enqueue(queued_message msg, completion on_durable, 
 
     if (over_device()) {
       // Even an empty queue cannot take it: refuse without dropping anything.
-      bool never_fits = opt.max_messages_per_device == 0 ? false : opt.max_messages_per_device < 1;
-      never_fits = never_fits || (opt.max_bytes_per_device != 0 && bytes > opt.max_bytes_per_device);
+      const bool never_fits = opt.max_bytes_per_device != 0 && bytes > opt.max_bytes_per_device;
       if (opt.when_full == full_policy::reject_new || never_fits) {
         ++dq.drops.queue_full_rejected;
         ec = error::queue_full;
@@ -514,7 +525,8 @@ std::uint64_t durable_queue::enqueue(queued_message msg, completion on_durable, 
       }
     }
     if (over_total()) {
-      // drop_oldest may only take from this device (per-device isolation, design §2): refuse if that cannot help.
+      // drop_oldest may only take from this device (per-device isolation, design §2): refuse if that cannot
+      // help.
       bool never_fits = opt.max_total_bytes != 0 && d.total_bytes - dq.bytes + bytes > opt.max_total_bytes;
       if (opt.when_full == full_policy::reject_new || never_fits) {
         ++dq.drops.disk_cap;
@@ -562,7 +574,8 @@ std::uint64_t durable_queue::enqueue(queued_message msg, completion on_durable, 
 std::uint64_t durable_queue::enqueue_sync(queued_message msg, std::error_code& ec) {
   std::promise<std::error_code> done;
   auto fut = done.get_future();
-  auto id = enqueue(std::move(msg), [&done](std::uint64_t, std::error_code e) { done.set_value(e); }, ec);
+  auto id = enqueue(
+      std::move(msg), [&done](std::uint64_t, std::error_code e) { done.set_value(e); }, ec);
   if (ec) return 0;
   ec = fut.get();
   return ec ? 0 : id;
@@ -603,8 +616,8 @@ std::vector<queued_message> durable_queue::peek(std::string_view device_id, std:
       }
     }
     e.leased = true;
-    out.push_back(queued_message{e.id, it->first, e.mqtt_topic, e.cloud_topic, *e.payload, e.received_ms,
-                                 e.attempts});
+    out.push_back(
+        queued_message{e.id, it->first, e.mqtt_topic, e.cloud_topic, *e.payload, e.received_ms, e.attempts});
   }
   return out;
 }
@@ -653,7 +666,8 @@ std::error_code durable_queue::dead_letter(std::uint64_t id, std::string reason,
     impl::device_queue* dq = nullptr;
     auto it = d.find(id, dq);
     if (!it || !(*it)->durable) return error::not_found;
-    d.maint.moves.push_back(impl::pending_move{id, std::move(reason), platform_code, now_ms, (*it)->attempts});
+    d.maint.moves.push_back(
+        impl::pending_move{id, std::move(reason), platform_code, now_ms, (*it)->attempts});
     ++d.maint_submitted;
     d.erase(*dq, *it);
   }
@@ -662,7 +676,8 @@ std::error_code durable_queue::dead_letter(std::uint64_t id, std::string reason,
 }
 
 std::uint64_t durable_queue::store_dead_letter(queued_message msg, std::string reason, int platform_code,
-                                               std::int64_t now_ms, completion on_durable, std::error_code& ec) {
+                                               std::int64_t now_ms, completion on_durable,
+                                               std::error_code& ec) {
   ec.clear();
   auto& d = *impl_;
   std::uint64_t id = 0;
@@ -808,12 +823,13 @@ std::vector<dead_letter_record> dead_letter_store::list(const dead_letter_filter
     st.bind(1, static_cast<std::int64_t>(filter.after_id));
     if (filter.device_id) st.bind(2, *filter.device_id);
     if (filter.dead_before_ms) st.bind(3, *filter.dead_before_ms);
-    st.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
+    st.bind(
+        4, static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
     while ((rc = st.step()) == SQLITE_ROW) {
-      out.push_back(dead_letter_record{static_cast<std::uint64_t>(st.column_int64(0)), st.column_text(1),
-                                       st.column_text(2), st.column_text(3), st.column_blob(4), st.column_text(5),
-                                       static_cast<int>(st.column_int64(6)), st.column_int64(7),
-                                       st.column_int64(8), static_cast<std::uint32_t>(st.column_int64(9))});
+      out.push_back(dead_letter_record{
+          static_cast<std::uint64_t>(st.column_int64(0)), st.column_text(1), st.column_text(2),
+          st.column_text(3), st.column_blob(4), st.column_text(5), static_cast<int>(st.column_int64(6)),
+          st.column_int64(7), st.column_int64(8), static_cast<std::uint32_t>(st.column_int64(9))});
     }
     if (rc == SQLITE_DONE) rc = SQLITE_OK;
   });
@@ -825,7 +841,8 @@ std::size_t dead_letter_store::count(std::error_code& ec) const {
   auto& d = *q_->impl_;
   std::int64_t n = 0;
   int rc = SQLITE_OK;
-  auto task_ec = d.run_task([&] { rc = detail::query_int64(d.wdb.get(), "SELECT count(*) FROM dead_letters", n); });
+  auto task_ec =
+      d.run_task([&] { rc = detail::query_int64(d.wdb.get(), "SELECT count(*) FROM dead_letters", n); });
   ec = task_ec ? task_ec : detail::sqlite_error(rc);
   return static_cast<std::size_t>(n);
 }
@@ -843,10 +860,11 @@ std::size_t replay_where(durable_queue::impl& d, const std::string& where, std::
   int rc = SQLITE_OK;
   auto task_ec = d.run_task([&] {
     rc = d.transaction([&] {
-      statement sel(d.wdb.get(),
-                    "SELECT id, device_id, mqtt_topic, cloud_topic, received_ms, length(payload) FROM dead_letters"
-                    " WHERE device_id <> '' " +
-                        where + " ORDER BY id");
+      statement sel(
+          d.wdb.get(),
+          "SELECT id, device_id, mqtt_topic, cloud_topic, received_ms, length(payload) FROM dead_letters"
+          " WHERE device_id <> '' " +
+              where + " ORDER BY id");
       if (sel.rc() != SQLITE_OK) return sel.rc();
       int r;
       while ((r = sel.step()) == SQLITE_ROW) {
@@ -859,10 +877,11 @@ std::size_t replay_where(durable_queue::impl& d, const std::string& where, std::
         std::lock_guard lk(d.mu);  // new ids: at the tail of every device queue
         for (auto& x : rows) x.new_id = d.next_id++;
       }
-      statement ins(d.wdb.get(),
-                    "INSERT INTO messages(id, device_id, mqtt_topic, cloud_topic, payload, received_ms, attempts)"
-                    " SELECT ?1, device_id, mqtt_topic, cloud_topic, payload, received_ms, 0 FROM dead_letters"
-                    " WHERE id = ?2");
+      statement ins(
+          d.wdb.get(),
+          "INSERT INTO messages(id, device_id, mqtt_topic, cloud_topic, payload, received_ms, attempts)"
+          " SELECT ?1, device_id, mqtt_topic, cloud_topic, payload, received_ms, 0 FROM dead_letters"
+          " WHERE id = ?2");
       statement del(d.wdb.get(), "DELETE FROM dead_letters WHERE id = ?1");
       if (ins.rc() != SQLITE_OK) return ins.rc();
       if (del.rc() != SQLITE_OK) return del.rc();
@@ -888,8 +907,9 @@ std::size_t replay_where(durable_queue::impl& d, const std::string& where, std::
       e.bytes = message_bytes(x.payload_size, e.mqtt_topic, e.cloud_topic);
       e.durable = true;
       auto& dq = d.devices[x.device_id];
-      auto pos = std::upper_bound(dq.q.begin(), dq.q.end(), e.id,
-                                  [](std::uint64_t v, const durable_queue::impl::entry& a) { return v < a.id; });
+      auto pos =
+          std::upper_bound(dq.q.begin(), dq.q.end(), e.id,
+                           [](std::uint64_t v, const durable_queue::impl::entry& a) { return v < a.id; });
       dq.bytes += e.bytes;
       d.total_bytes += e.bytes;
       d.where.emplace(e.id, x.device_id);
@@ -926,7 +946,9 @@ std::size_t dead_letter_store::replay(std::span<const std::uint64_t> ids, std::e
   return replay_where(*q_->impl_, "AND id IN " + id_list(ids), ec);
 }
 
-std::size_t dead_letter_store::replay_all(std::error_code& ec) { return replay_where(*q_->impl_, "", ec); }
+std::size_t dead_letter_store::replay_all(std::error_code& ec) {
+  return replay_where(*q_->impl_, "", ec);
+}
 
 std::size_t dead_letter_store::purge(std::span<const std::uint64_t> ids, std::error_code& ec) {
   ec.clear();

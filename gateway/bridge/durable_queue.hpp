@@ -40,21 +40,26 @@ enum class full_policy {
 };
 
 // PRAGMA synchronous in WAL mode (https://sqlite.org/pragma.html#pragma_synchronous).
+// Cost measured by bridge_queue_throughput (100 B payloads, 10 devices, Debian 12 VM on ext4/overlay):
+// group commit 68k msg/s (normal) vs 50k msg/s (full); one commit per message (enqueue_sync) 7.6k vs ~100
+// msg/s. With group commit, full costs one fsync per batch, not per message, so it is affordable at gateway
+// rates.
 enum class sync_mode {
   normal,  ///< survives a process crash; a power loss may lose the last commits (no fsync per commit)
   full,    ///< also survives power loss: the WAL is fsynced at every commit (every group-commit batch)
 };
 
 struct queue_options {
-  std::filesystem::path dir;               ///< created if missing; holds file_name (+ -wal, -shm)
+  std::filesystem::path dir;  ///< created if missing; holds file_name (+ -wal, -shm)
   std::string file_name = "queue.db";
-  std::uint64_t max_bytes_per_device = 0;  ///< 0 = unlimited; bytes = payload + both topics
+  std::uint64_t max_bytes_per_device = 0;     ///< 0 = unlimited; bytes = payload + both topics
   std::uint64_t max_messages_per_device = 0;  ///< 0 = unlimited
   std::int64_t max_age_ms = 0;                ///< 0 = never expire; applied by expire()
-  std::uint64_t max_total_bytes = 0;          ///< global cap over all devices (same byte measure); 0 = unlimited
+  std::uint64_t max_total_bytes = 0;  ///< cap over all queued messages (same byte measure, not the file size;
+                                      ///< SQLite adds page and index overhead); 0 = unlimited
   full_policy when_full = full_policy::reject_new;
   sync_mode sync = sync_mode::normal;
-  std::size_t max_batch = 1024;              ///< most inserts per group-commit transaction
+  std::size_t max_batch = 1024;               ///< most inserts per group-commit transaction
   std::size_t payload_cache_per_device = 16;  ///< payloads kept in memory per device (see durable_queue)
   std::uint32_t max_page_count = 0;           ///< PRAGMA max_page_count; 0 = SQLite's default (no cap)
 };
@@ -69,7 +74,7 @@ struct drop_counters {
 
 struct device_stats {
   std::string device_id;
-  std::size_t depth = 0;               ///< messages queued (durable or being committed)
+  std::size_t depth = 0;  ///< messages queued (durable or being committed)
   std::uint64_t bytes = 0;
   std::int64_t oldest_received_ms = 0;  ///< of the head message; 0 when empty
   drop_counters drops;
@@ -83,7 +88,8 @@ struct queue_stats {
 };
 
 // Runs on the writer thread once per message when its insert committed (ec empty) or failed (ec set). Keep it
-// short and do not call blocking members (enqueue_sync, flush, dead-letter operations) from it: post to your loop.
+// short and do not call blocking members (enqueue_sync, flush, dead-letter operations) from it: post to your
+// loop.
 using completion = std::function<void(std::uint64_t id, std::error_code ec)>;
 
 // The durable per-device FIFO spool between the router and the device sessions (shared/design.md §2):
@@ -92,17 +98,22 @@ using completion = std::function<void(std::uint64_t id, std::error_code ec)>;
 // (permanent rejection) or a counted drop (limits, expire()).
 //
 // Storage: one SQLite database in WAL mode in options.dir, schema version in PRAGMA user_version (v1).
-// Memory: an index per device (id, topics, size, time, attempts) of every queued message; the payload bytes of
-// the first payload_cache_per_device messages enqueued while the device's cache had room are kept in memory,
-// other payloads are read from SQLite by peek() (and then cached until the message leaves).
+// Memory: an index per device (id, topics, size, time, attempts) of every queued message; the payload bytes
+// of the first payload_cache_per_device messages enqueued while the device's cache had room are kept in
+// memory, other payloads are read from SQLite by peek() (and then cached until the message leaves).
 //
-// Threads: every member function may be called from any thread; internal state is guarded by one mutex that is
-// held for in-memory work only, except peek() which may read uncached payloads under it (a WAL read, which never
-// waits for the writer's commit). All SQLite writes happen on the queue's own writer thread, which groups pending
-// inserts, acks, attempts and dead-letter moves into one transaction per round (group commit, so enqueue() never
-// waits for fsync). Blocking members (enqueue_sync, flush, dead_letters()) wait for the writer and must not be
-// called from a completion callback. The caller's loop thread owns ordering: peek/ack/release for one device
-// should come from one thread.
+// Group commit: the writer sleeps until there is work, then takes every pending operation (at most max_batch
+// inserts) into one transaction; what arrives during that commit forms the next batch. So an idle queue
+// commits at once (no added latency) and a busy one amortises one commit (and with sync full one fsync) over
+// many messages.
+//
+// Threads: every member function may be called from any thread; internal state is guarded by one mutex that
+// is held for in-memory work only, except peek() which may read uncached payloads under it (a WAL read, which
+// never waits for the writer's commit). All SQLite writes happen on the queue's own writer thread, which
+// groups pending inserts, acks, attempts and dead-letter moves into one transaction per round (group commit,
+// so enqueue() never waits for fsync). Blocking members (enqueue_sync, flush, dead_letters()) wait for the
+// writer and must not be called from a completion callback. The caller's loop thread owns ordering:
+// peek/ack/release for one device should come from one thread.
 class durable_queue {
  public:
   // Opens (creating or migrating) the database and loads every device's backlog into the index.
@@ -114,13 +125,14 @@ class durable_queue {
   // close()s.
   ~durable_queue();
 
-  // Commits everything pending, stops the writer and closes the database. Later calls fail with error::closed.
+  // Commits everything pending, stops the writer and closes the database. Later calls fail with
+  // error::closed.
   void close();
 
-  // Accepts `msg` for msg.device_id (msg.id and msg.attempts are ignored) and returns its id, or 0 with `ec` set:
-  // error::queue_full (device limit, reject_new, or a message larger than the device limit), error::disk_cap
-  // (max_total_bytes), error::closed. Accepted messages get exactly one `on_durable` call from the writer thread.
-  // Never blocks on disk.
+  // Accepts `msg` for msg.device_id (msg.id and msg.attempts are ignored) and returns its id, or 0 with `ec`
+  // set: error::queue_full (device limit, reject_new, or a message larger than the device limit),
+  // error::disk_cap (max_total_bytes), error::closed. Accepted messages get exactly one `on_durable` call
+  // from the writer thread. Never blocks on disk.
   std::uint64_t enqueue(queued_message msg, completion on_durable, std::error_code& ec);
 
   // enqueue() and wait for the commit; returns the id or 0 with the enqueue or storage error.
@@ -141,18 +153,21 @@ class durable_queue {
   void release(std::uint64_t id);
   // Counts one more send attempt (persisted with the next commit).
   void record_attempt(std::uint64_t id);
-  // Moves the message to the dead-letter store atomically (one transaction) with `reason` (e.g. "4.03 Forbidden")
-  // and the platform's CoAP code (e.g. 0x83 for 4.03, 0 if none). error::not_found if it is not queued.
+  // Moves the message to the dead-letter store atomically (one transaction) with `reason` (e.g. "4.03
+  // Forbidden") and the platform's CoAP code (e.g. 0x83 for 4.03, 0 if none). error::not_found if it is not
+  // queued.
   std::error_code dead_letter(std::uint64_t id, std::string reason, int platform_code, std::int64_t now_ms);
 
-  // Stores a message that never entered a device queue (unroutable: unknown_device, oversize, not_json) straight
-  // in the dead-letter store; device_id may be empty. Returns the id; `on_durable` as for enqueue().
-  std::uint64_t store_dead_letter(queued_message msg, std::string reason, int platform_code, std::int64_t now_ms,
-                                  completion on_durable, std::error_code& ec);
+  // Stores a message that never entered a device queue (oversize, not_json, unknown_device) straight in the
+  // dead-letter store. For unknown_device pass an empty device_id (put the unknown id in the reason, e.g.
+  // "unknown_device pk/x"): such records are listed and purged but never replayed. Returns the id;
+  // `on_durable` as for enqueue(). Not subject to queue limits.
+  std::uint64_t store_dead_letter(queued_message msg, std::string reason, int platform_code,
+                                  std::int64_t now_ms, completion on_durable, std::error_code& ec);
 
-  // Drops every message with received_ms + max_age_ms < now_ms, counted as expired_max_age. Scans each device from
-  // its head and stops at the first young message (received_ms is expected to be non-decreasing per device).
-  // Returns the number dropped. No-op if max_age_ms is 0.
+  // Drops every message with received_ms + max_age_ms < now_ms, counted as expired_max_age. Scans each device
+  // from its head and stops at the first young message (received_ms is expected to be non-decreasing per
+  // device). Returns the number dropped. No-op if max_age_ms is 0.
   std::size_t expire(std::int64_t now_ms);
 
   queue_stats stats() const;
@@ -161,8 +176,9 @@ class durable_queue {
   // Ids of the devices with a non-empty queue, sorted: after open() this is the backlog to resume.
   std::vector<std::string> devices_with_backlog() const;
 
-  // Sets PRAGMA max_page_count (0 = restore SQLite's default maximum); returns the effective value or 0 on error.
-  // SQLite never lowers it below the current size. Operators may cap the file; tests simulate SQLITE_FULL with it.
+  // Sets PRAGMA max_page_count (0 = restore SQLite's default maximum); returns the effective value or 0 on
+  // error. SQLite never lowers it below the current size. Operators may cap the file; tests simulate
+  // SQLITE_FULL with it.
   std::uint64_t set_max_page_count(std::uint64_t pages);
 
   // The dead-letter store kept in the same database.

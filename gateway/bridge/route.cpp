@@ -24,7 +24,9 @@ bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-bool is_name(std::string_view s) { return std::all_of(s.begin(), s.end(), is_name_char); }
+bool is_name(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), is_name_char);
+}
 
 }  // namespace
 
@@ -43,7 +45,8 @@ std::optional<topic_filter> topic_filter::parse(std::string_view text, std::stri
       out.k = lv[0] == '+' ? kind::one : kind::rest;
       out.text = std::string{lv.substr(1)};
       if (!is_name(out.text)) {
-        error_message = "level '" + std::string{lv} + "': a wildcard must fill the whole level, and a capture name " +
+        error_message = "level '" + std::string{lv} +
+                        "': a wildcard must fill the whole level, and a capture name " +
                         "may use only letters, digits and '_'";
         return std::nullopt;
       }
@@ -56,7 +59,8 @@ std::optional<topic_filter> topic_filter::parse(std::string_view text, std::stri
         return std::nullopt;
       }
     } else if (lv.find_first_of("+#") != std::string_view::npos) {
-      error_message = "level '" + std::string{lv} + "': '+' and '#' must fill a whole level (MQTT 3.1.1 §4.7.1)";
+      error_message =
+          "level '" + std::string{lv} + "': '+' and '#' must fill a whole level (MQTT 3.1.1 §4.7.1)";
       return std::nullopt;
     }
     if (i != 0) f.subscription_ += '/';
@@ -103,7 +107,8 @@ std::vector<std::string> topic_filter::capture_names() const {
   return names;
 }
 
-std::optional<topic_template> topic_template::parse(std::string_view text, const std::vector<std::string>& allowed,
+std::optional<topic_template> topic_template::parse(std::string_view text,
+                                                    const std::vector<std::string>& allowed,
                                                     std::string& error_message) {
   if (text.empty()) {
     error_message = "empty template";

@@ -16,9 +16,10 @@ enum class payload_format {
 };
 
 // One `routes:` entry of the configuration (shared/design.md §4), already parsed from YAML.
-//   from:   MQTT filter; `+name` captures one level, `#name` (last level only) the rest; plain `+`/`#` allowed.
-//   device: device id template, e.g. "${device}" or a fixed "a1B2c3/dev1"; variables: captures, ${topic}.
-//   to:     cloud topic template starting with '/'; variables: ${productKey}, ${deviceName}, ${topic}, captures.
+//   from:   MQTT filter; `+name` captures one level, `#name` (last level only) the rest; plain `+`/`#`
+//   allowed. device: device id template, e.g. "${device}" or a fixed "a1B2c3/dev1"; variables: captures,
+//   ${topic}. to:     cloud topic template starting with '/'; variables: ${productKey}, ${deviceName},
+//   ${topic}, captures.
 struct route_config {
   std::string from;
   std::string device;
@@ -65,7 +66,8 @@ class topic_filter {
 // A "${var}" string template. Literal '$' not followed by '{' is kept as is.
 class topic_template {
  public:
-  // Parses `text`, accepting only variables in `allowed`; on failure returns nullopt and sets `error_message`.
+  // Parses `text`, accepting only variables in `allowed`; on failure returns nullopt and sets
+  // `error_message`.
   static std::optional<topic_template> parse(std::string_view text, const std::vector<std::string>& allowed,
                                              std::string& error_message);
 

@@ -11,7 +11,8 @@ constexpr std::string_view builtin_names[] = {"productKey", "deviceName", "topic
 
 }  // namespace
 
-std::optional<router> router::make(const std::vector<route_config>& routes, device_lookup lookup, route_error& err) {
+std::optional<router> router::make(const std::vector<route_config>& routes, device_lookup lookup,
+                                   route_error& err) {
   std::vector<compiled> out;
   out.reserve(routes.size());
   for (std::size_t i = 0; i < routes.size(); ++i) {

@@ -35,13 +35,15 @@ struct route_result {
 class router {
  public:
   // Validates and compiles every route. On the first invalid route returns nullopt and fills `err`.
-  // Checks: empty fields, '#' not last, '+'/'#' mixed into a level, duplicate capture names, capture names that
-  // shadow built-ins (productKey, deviceName, topic), unknown ${var}, unterminated "${", `to` not starting '/'.
-  static std::optional<router> make(const std::vector<route_config>& routes, device_lookup lookup, route_error& err);
+  // Checks: empty fields, '#' not last, '+'/'#' mixed into a level, duplicate capture names, capture names
+  // that shadow built-ins (productKey, deviceName, topic), unknown ${var}, unterminated "${", `to` not
+  // starting '/'.
+  static std::optional<router> make(const std::vector<route_config>& routes, device_lookup lookup,
+                                    route_error& err);
 
-  // First matching route wins. On failure `ec` is error::no_route, error::unknown_device (the first match's device
-  // is not configured; later routes are not tried) or error::bad_topic (the expanded cloud topic is invalid, see
-  // is_valid_cloud_topic). Topic bytes (UTF-8, spaces) pass through unchanged.
+  // First matching route wins. On failure `ec` is error::no_route, error::unknown_device (the first match's
+  // device is not configured; later routes are not tried) or error::bad_topic (the expanded cloud topic is
+  // invalid, see is_valid_cloud_topic). Topic bytes (UTF-8, spaces) pass through unchanged.
   route_result route(std::string_view mqtt_topic, std::error_code& ec) const;
 
   // The MQTT filters to subscribe, captures stripped, deduplicated, in route order.
@@ -56,7 +58,8 @@ class router {
     topic_template to;
     payload_format format;
   };
-  router(std::vector<compiled> routes, device_lookup lookup) : routes_(std::move(routes)), lookup_(std::move(lookup)) {}
+  router(std::vector<compiled> routes, device_lookup lookup)
+      : routes_(std::move(routes)), lookup_(std::move(lookup)) {}
 
   std::vector<compiled> routes_;
   device_lookup lookup_;

@@ -8,19 +8,26 @@ std::error_code sqlite_error(int rc) noexcept {
   switch (rc & 0xff) {  // primary result code; extended codes keep it in the low byte
     case SQLITE_OK:
     case SQLITE_ROW:
-    case SQLITE_DONE: return {};
-    case SQLITE_FULL: return error::disk_full;
+    case SQLITE_DONE:
+      return {};
+    case SQLITE_FULL:
+      return error::disk_full;
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
-    case SQLITE_PERM: return error::io_error;
+    case SQLITE_PERM:
+      return error::io_error;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return error::corrupt;
-    default: return error::storage_error;
+    case SQLITE_NOTADB:
+      return error::corrupt;
+    default:
+      return error::storage_error;
   }
 }
 
-int exec(sqlite3* db, const char* sql) noexcept { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr); }
+int exec(sqlite3* db, const char* sql) noexcept {
+  return sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+}
 
 int query_int64(sqlite3* db, const char* sql, std::int64_t& out) noexcept {
   statement st(db, sql);

@@ -10,7 +10,8 @@
 #include <system_error>
 #include <vector>
 
-// Minimal RAII over the SQLite C API, private to gw::bridge. No exceptions: every call returns a SQLite result code.
+// Minimal RAII over the SQLite C API, private to gw::bridge. No exceptions: every call returns a SQLite
+// result code.
 namespace gw::bridge::detail {
 
 // Maps a SQLite result code to gw::bridge::error (success for SQLITE_OK/ROW/DONE).

@@ -8,9 +8,9 @@
 namespace gw::bridge {
 namespace {
 
-using DeadLetterTest = test::QueueTest;
+using BridgeDeadLetterTest = test::BridgeQueueTest;
 
-TEST_F(DeadLetterTest, MoveListReplayPurge) {
+TEST_F(BridgeDeadLetterTest, MoveListReplayPurge) {
   auto q = open();
   std::error_code ec;
   auto a = q->enqueue_sync(msg("d", "a", 10), ec);
@@ -76,16 +76,19 @@ TEST_F(DeadLetterTest, MoveListReplayPurge) {
   EXPECT_EQ(q->stats("e").depth, 1u);
 }
 
-TEST_F(DeadLetterTest, UnroutableMessagesHaveEmptyDeviceAndAreNotReplayed) {
+TEST_F(BridgeDeadLetterTest, UnroutableMessagesHaveEmptyDeviceAndAreNotReplayed) {
   auto q = open();
   std::error_code ec;
   int fired = 0;
   auto m = msg("", "payload", 7);
   m.cloud_topic.clear();
-  auto id = q->store_dead_letter(m, "unknown_device", 0, 100, [&](std::uint64_t, std::error_code e) {
-    EXPECT_FALSE(e);
-    ++fired;
-  }, ec);
+  auto id = q->store_dead_letter(
+      m, "unknown_device", 0, 100,
+      [&](std::uint64_t, std::error_code e) {
+        EXPECT_FALSE(e);
+        ++fired;
+      },
+      ec);
   ASSERT_FALSE(ec);
   q->store_dead_letter(msg("d", std::string(2048, 'x')), "oversize 2048 > 1024", 0, 200, nullptr, ec);
   q->flush();
@@ -103,12 +106,13 @@ TEST_F(DeadLetterTest, UnroutableMessagesHaveEmptyDeviceAndAreNotReplayed) {
   EXPECT_EQ(q->stats("").depth, 0u);
 }
 
-TEST_F(DeadLetterTest, PurgeByIdsAgeAndAll) {
+TEST_F(BridgeDeadLetterTest, PurgeByIdsAgeAndAll) {
   auto q = open();
   std::error_code ec;
   std::vector<std::uint64_t> ids;
   for (int i = 0; i < 6; ++i) {
-    ids.push_back(q->store_dead_letter(msg("d", std::to_string(i)), "4.00 Bad Request", 0x80, i * 100, nullptr, ec));
+    ids.push_back(
+        q->store_dead_letter(msg("d", std::to_string(i)), "4.00 Bad Request", 0x80, i * 100, nullptr, ec));
   }
   q->flush();
   auto dl = q->dead_letters();

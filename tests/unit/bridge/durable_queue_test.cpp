@@ -17,7 +17,7 @@
 namespace gw::bridge {
 namespace {
 
-using test::QueueTest;
+using test::BridgeQueueTest;
 
 // Runs one SQL statement on a database file outside the queue (to prepare or inspect it).
 std::string sql_value(const std::filesystem::path& file, const std::string& sql) {
@@ -58,7 +58,7 @@ std::vector<std::string> drain_texts(durable_queue& q, const std::string& device
   }
 }
 
-TEST_F(QueueTest, FifoPerDeviceAcross100Devices) {
+TEST_F(BridgeQueueTest, FifoPerDeviceAcross100Devices) {
   auto q = open();
   std::mutex mu;
   std::map<std::uint64_t, int> fired;
@@ -66,13 +66,14 @@ TEST_F(QueueTest, FifoPerDeviceAcross100Devices) {
   for (int i = 0; i < 100; ++i) {
     for (int dev = 0; dev < 100; ++dev) {
       std::error_code ec;
-      auto id = q->enqueue(msg("dev" + std::to_string(dev), std::to_string(i)),
-                           [&](std::uint64_t fid, std::error_code e) {
-                             EXPECT_FALSE(e);
-                             std::lock_guard lk(mu);
-                             ++fired[fid];
-                           },
-                           ec);
+      auto id = q->enqueue(
+          msg("dev" + std::to_string(dev), std::to_string(i)),
+          [&](std::uint64_t fid, std::error_code e) {
+            EXPECT_FALSE(e);
+            std::lock_guard lk(mu);
+            ++fired[fid];
+          },
+          ec);
       ASSERT_FALSE(ec);
       ASSERT_GT(id, last_id);
       last_id = id;
@@ -94,7 +95,7 @@ TEST_F(QueueTest, FifoPerDeviceAcross100Devices) {
   EXPECT_EQ(q->stats().total.depth, 0u);
 }
 
-TEST_F(QueueTest, ReopenResumesEverythingInOrder) {
+TEST_F(BridgeQueueTest, ReopenResumesEverythingInOrder) {
   std::uint64_t max_id = 0;
   {
     auto q = open();
@@ -129,7 +130,7 @@ TEST_F(QueueTest, ReopenResumesEverythingInOrder) {
   EXPECT_FALSE(ec);
 }
 
-TEST_F(QueueTest, PeekLeasesAckRemovesReleaseRetries) {
+TEST_F(BridgeQueueTest, PeekLeasesAckRemovesReleaseRetries) {
   auto q = open();
   std::error_code ec;
   auto a = q->enqueue_sync(msg("d", "a"), ec);
@@ -164,7 +165,7 @@ TEST_F(QueueTest, PeekLeasesAckRemovesReleaseRetries) {
   EXPECT_EQ(rest[0].id, b);
 }
 
-TEST_F(QueueTest, AttemptsArePersisted) {
+TEST_F(BridgeQueueTest, AttemptsArePersisted) {
   auto q = open();
   std::error_code ec;
   auto a = q->enqueue_sync(msg("d", "a"), ec);
@@ -178,7 +179,7 @@ TEST_F(QueueTest, AttemptsArePersisted) {
   EXPECT_EQ(m[0].attempts, 3u);
 }
 
-TEST_F(QueueTest, PayloadsBeyondCacheAreLoadedFromDisk) {
+TEST_F(BridgeQueueTest, PayloadsBeyondCacheAreLoadedFromDisk) {
   auto o = options();
   o.payload_cache_per_device = 2;
   auto q = open(o);
@@ -188,10 +189,11 @@ TEST_F(QueueTest, PayloadsBeyondCacheAreLoadedFromDisk) {
   auto all = q->peek("d", 100, ec);
   ASSERT_FALSE(ec);
   ASSERT_EQ(all.size(), 10u);
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(text(all[static_cast<std::size_t>(i)]), "payload-" + std::to_string(i));
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(text(all[static_cast<std::size_t>(i)]), "payload-" + std::to_string(i));
 }
 
-TEST_F(QueueTest, RejectNewAtDeviceLimits) {
+TEST_F(BridgeQueueTest, RejectNewAtDeviceLimits) {
   auto o = options();
   o.max_messages_per_device = 3;
   auto q = open(o);
@@ -212,7 +214,7 @@ TEST_F(QueueTest, RejectNewAtDeviceLimits) {
   EXPECT_EQ(drain_texts(*q, "d"), (std::vector<std::string>{"0", "1", "2"}));
 }
 
-TEST_F(QueueTest, RejectNewAtByteLimitAndOversizedMessage) {
+TEST_F(BridgeQueueTest, RejectNewAtByteLimitAndOversizedMessage) {
   auto o = options();
   // bytes = payload + "sensors/d" (9) + "/pk/d/user/update" (17) = payload + 26.
   o.max_bytes_per_device = 3 * (10 + 26);
@@ -228,7 +230,7 @@ TEST_F(QueueTest, RejectNewAtByteLimitAndOversizedMessage) {
   EXPECT_EQ(q->stats("e").drops.queue_full_rejected, 1u);
 }
 
-TEST_F(QueueTest, DropOldestAtDeviceLimits) {
+TEST_F(BridgeQueueTest, DropOldestAtDeviceLimits) {
   auto o = options();
   o.max_messages_per_device = 3;
   o.when_full = full_policy::drop_oldest;
@@ -237,7 +239,13 @@ TEST_F(QueueTest, DropOldestAtDeviceLimits) {
   for (int i = 0; i < 4; ++i) q->enqueue_sync(msg("d", std::to_string(i)), ec);
   // The next one is dropped while still pending (never written): the completion still fires once.
   std::atomic<int> fired{0};
-  q->enqueue(msg("d", "4"), [&](std::uint64_t, std::error_code e) { EXPECT_FALSE(e); ++fired; }, ec);
+  q->enqueue(
+      msg("d", "4"),
+      [&](std::uint64_t, std::error_code e) {
+        EXPECT_FALSE(e);
+        ++fired;
+      },
+      ec);
   q->enqueue(msg("d", "5"), nullptr, ec);
   q->enqueue(msg("d", "6"), nullptr, ec);
   q->enqueue(msg("d", "7"), nullptr, ec);
@@ -252,7 +260,7 @@ TEST_F(QueueTest, DropOldestAtDeviceLimits) {
   EXPECT_EQ(drain_texts(*q, "d"), (std::vector<std::string>{"5", "6", "7"})) << "drops are persisted";
 }
 
-TEST_F(QueueTest, DiskCapRejectNew) {
+TEST_F(BridgeQueueTest, DiskCapRejectNew) {
   auto o = options();
   o.max_total_bytes = 4 * (10 + 26);
   auto q = open(o);
@@ -266,7 +274,7 @@ TEST_F(QueueTest, DiskCapRejectNew) {
   EXPECT_EQ(q->stats().total.drops.disk_cap, 1u);
 }
 
-TEST_F(QueueTest, DiskCapDropOldestTakesOnlyFromOwnDevice) {
+TEST_F(BridgeQueueTest, DiskCapDropOldestTakesOnlyFromOwnDevice) {
   auto o = options();
   o.max_total_bytes = 4 * (10 + 26);
   o.when_full = full_policy::drop_oldest;
@@ -288,7 +296,7 @@ TEST_F(QueueTest, DiskCapDropOldestTakesOnlyFromOwnDevice) {
   EXPECT_EQ(drain_texts(*q, "e"), (std::vector<std::string>{std::string(10, '1')}));
 }
 
-TEST_F(QueueTest, ExpireWithVirtualNow) {
+TEST_F(BridgeQueueTest, ExpireWithVirtualNow) {
   auto o = options();
   o.max_age_ms = 1000;
   auto q = open(o);
@@ -311,7 +319,7 @@ TEST_F(QueueTest, ExpireWithVirtualNow) {
   EXPECT_TRUE(drain_texts(*q, "e").empty());
 }
 
-TEST_F(QueueTest, CompletionsFireExactlyOnceForEveryMessage) {
+TEST_F(BridgeQueueTest, CompletionsFireExactlyOnceForEveryMessage) {
   auto o = options();
   o.max_batch = 37;  // many rounds
   auto q = open(o);
@@ -321,18 +329,24 @@ TEST_F(QueueTest, CompletionsFireExactlyOnceForEveryMessage) {
   std::thread other([&] {  // a second producer thread
     for (int i = 0; i < n / 2; ++i) {
       std::error_code ec;
-      q->enqueue(msg("t2", std::to_string(i)), [&](std::uint64_t id, std::error_code e) {
-        EXPECT_FALSE(e);
-        ++fired[id];
-      }, ec);
+      q->enqueue(
+          msg("t2", std::to_string(i)),
+          [&](std::uint64_t id, std::error_code e) {
+            EXPECT_FALSE(e);
+            ++fired[id];
+          },
+          ec);
     }
   });
   for (int i = 0; i < n / 2; ++i) {
     std::error_code ec;
-    ids.push_back(q->enqueue(msg("t1", std::to_string(i)), [&](std::uint64_t id, std::error_code e) {
-      EXPECT_FALSE(e);
-      ++fired[id];
-    }, ec));
+    ids.push_back(q->enqueue(
+        msg("t1", std::to_string(i)),
+        [&](std::uint64_t id, std::error_code e) {
+          EXPECT_FALSE(e);
+          ++fired[id];
+        },
+        ec));
   }
   other.join();
   q->flush();
@@ -340,7 +354,7 @@ TEST_F(QueueTest, CompletionsFireExactlyOnceForEveryMessage) {
   EXPECT_EQ(fired[0].load(), 0);
 }
 
-TEST_F(QueueTest, CrashAfterCompletionLosesNothing) {
+TEST_F(BridgeQueueTest, CrashAfterCompletionLosesNothing) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   constexpr int n = 3000;
@@ -356,15 +370,16 @@ TEST_F(QueueTest, CrashAfterCompletionLosesNothing) {
     if (!q) ::_exit(2);
     std::atomic<int> done{0};
     for (int i = 0; i < n; ++i) {
-      q->enqueue(msg("d" + std::to_string(i % 7), std::to_string(i)),
-                 [&](std::uint64_t id, std::error_code e) {
-                   if (!e) {
-                     // Reported durable: tell the parent before anything else can happen.
-                     [[maybe_unused]] auto w = ::write(fds[1], &id, sizeof id);
-                   }
-                   ++done;
-                 },
-                 ec);
+      q->enqueue(
+          msg("d" + std::to_string(i % 7), std::to_string(i)),
+          [&](std::uint64_t id, std::error_code e) {
+            if (!e) {
+              // Reported durable: tell the parent before anything else can happen.
+              [[maybe_unused]] auto w = ::write(fds[1], &id, sizeof id);
+            }
+            ++done;
+          },
+          ec);
     }
     while (done.load() < n / 2) std::this_thread::yield();
     ::_exit(0);  // no close, no destructor, writer thread possibly mid-commit
@@ -395,11 +410,12 @@ TEST_F(QueueTest, CrashAfterCompletionLosesNothing) {
       last = value;
     }
   }
-  for (auto r : reported) EXPECT_TRUE(present.count(r)) << "message " << r << " was reported durable but is lost";
+  for (auto r : reported)
+    EXPECT_TRUE(present.count(r)) << "message " << r << " was reported durable but is lost";
   EXPECT_EQ(sql_value(dir_ / "queue.db", "PRAGMA integrity_check"), "ok");
 }
 
-TEST_F(QueueTest, DiskFullReportsErrorsAndRecovers) {
+TEST_F(BridgeQueueTest, DiskFullReportsErrorsAndRecovers) {
   auto q = open();
   std::error_code ec;
   for (int i = 0; i < 5; ++i) q->enqueue_sync(msg("d", "before" + std::to_string(i)), ec);
@@ -408,20 +424,24 @@ TEST_F(QueueTest, DiskFullReportsErrorsAndRecovers) {
   std::mutex mu;
   std::map<std::uint64_t, std::error_code> results;
   for (int i = 0; i < 200; ++i) {
-    q->enqueue(msg("d", std::string(4000, static_cast<char>('a' + i % 26))),
-               [&](std::uint64_t id, std::error_code e) {
-                 std::lock_guard lk(mu);
-                 EXPECT_TRUE(results.emplace(id, e).second) << "fired twice";
-               },
-               ec);
+    q->enqueue(
+        msg("d", std::string(4000, static_cast<char>('a' + i % 26))),
+        [&](std::uint64_t id, std::error_code e) {
+          std::lock_guard lk(mu);
+          EXPECT_TRUE(results.emplace(id, e).second) << "fired twice";
+        },
+        ec);
     ASSERT_FALSE(ec);
   }
   q->flush();
   std::size_t ok = 0, full = 0;
   for (auto& [id, e] : results) {
-    if (!e) ++ok;
-    else if (e == error::disk_full) ++full;
-    else ADD_FAILURE() << e.message();
+    if (!e)
+      ++ok;
+    else if (e == error::disk_full)
+      ++full;
+    else
+      ADD_FAILURE() << e.message();
   }
   EXPECT_EQ(results.size(), 200u);
   EXPECT_GT(full, 0u);
@@ -448,7 +468,7 @@ TEST_F(QueueTest, DiskFullReportsErrorsAndRecovers) {
   EXPECT_EQ(texts.back(), "after");
 }
 
-TEST_F(QueueTest, MigratesOlderSchemaVersion) {
+TEST_F(BridgeQueueTest, MigratesOlderSchemaVersion) {
   std::filesystem::create_directories(dir_);
   auto file = dir_ / "queue.db";
   // An unversioned (version 0) file from before the schema existed, with unrelated content.
@@ -466,7 +486,7 @@ TEST_F(QueueTest, MigratesOlderSchemaVersion) {
   EXPECT_EQ(sql_value(file, "PRAGMA journal_mode"), "wal");
 }
 
-TEST_F(QueueTest, RefusesNewerSchemaVersion) {
+TEST_F(BridgeQueueTest, RefusesNewerSchemaVersion) {
   std::filesystem::create_directories(dir_);
   auto file = dir_ / "queue.db";
   ASSERT_EQ(sql_value(file, "PRAGMA user_version=2"), "");
@@ -478,7 +498,7 @@ TEST_F(QueueTest, RefusesNewerSchemaVersion) {
   EXPECT_EQ(sql_value(file, "PRAGMA user_version"), "2") << "left untouched";
 }
 
-TEST_F(QueueTest, CorruptFileIsAnErrorCode) {
+TEST_F(BridgeQueueTest, CorruptFileIsAnErrorCode) {
   std::filesystem::create_directories(dir_);
   {
     std::FILE* f = std::fopen((dir_ / "queue.db").c_str(), "wb");
@@ -492,7 +512,7 @@ TEST_F(QueueTest, CorruptFileIsAnErrorCode) {
   EXPECT_EQ(ec, error::corrupt);
 }
 
-TEST_F(QueueTest, ClosedQueueRefuses) {
+TEST_F(BridgeQueueTest, ClosedQueueRefuses) {
   auto q = open();
   q->close();
   std::error_code ec;

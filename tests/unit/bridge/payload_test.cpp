@@ -10,16 +10,18 @@
 namespace gw::bridge {
 namespace {
 
-std::vector<std::uint8_t> bytes(std::string_view s) { return {s.begin(), s.end()}; }
+std::vector<std::uint8_t> bytes(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 
-TEST(PayloadTest, RawPassesThroughUnchanged) {
+TEST(BridgePayloadTest, RawPassesThroughUnchanged) {
   auto in = bytes("not json \xff\x00 at all");
   std::vector<std::uint8_t> out;
   EXPECT_FALSE(encode_payload(payload_format::raw, in, out));
   EXPECT_EQ(out, in);
 }
 
-TEST(PayloadTest, CborReencodesJson) {
+TEST(BridgePayloadTest, CborReencodesJson) {
   auto in = bytes(R"({"temp": 21.5, "ok": true})");
   std::vector<std::uint8_t> out;
   ASSERT_FALSE(encode_payload(payload_format::cbor, in, out));
@@ -29,7 +31,7 @@ TEST(PayloadTest, CborReencodesJson) {
   EXPECT_EQ(out[0], 0xa2);
 }
 
-TEST(PayloadTest, CborRefusesNonJson) {
+TEST(BridgePayloadTest, CborRefusesNonJson) {
   std::vector<std::uint8_t> out{1, 2, 3};
   EXPECT_EQ(encode_payload(payload_format::cbor, bytes("{\"a\":"), out), error::not_json);
   EXPECT_TRUE(out.empty());
@@ -37,7 +39,7 @@ TEST(PayloadTest, CborRefusesNonJson) {
   EXPECT_EQ(encode_payload(payload_format::cbor, bytes("\xff\xfe"), out), error::not_json);
 }
 
-TEST(PayloadTest, SizeCheck) {
+TEST(BridgePayloadTest, SizeCheck) {
   EXPECT_FALSE(check_payload_size(1024));
   EXPECT_EQ(check_payload_size(1025), error::oversize);
   EXPECT_FALSE(check_payload_size(2048, 4096));

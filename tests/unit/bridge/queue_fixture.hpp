@@ -11,7 +11,7 @@
 namespace gw::bridge::test {
 
 // A fresh temporary directory per test, removed afterwards.
-class QueueTest : public ::testing::Test {
+class BridgeQueueTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string tmpl = (std::filesystem::temp_directory_path() / "gw-bridge-XXXXXX").string();
@@ -22,7 +22,6 @@ class QueueTest : public ::testing::Test {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
-
 
  public:
   queue_options options() const {

@@ -9,7 +9,7 @@
 namespace gw::bridge {
 namespace {
 
-class RouterTest : public ::testing::Test {
+class BridgeRouterTest : public ::testing::Test {
  protected:
   std::map<std::string, device_info, std::less<>> devices_{
       {"pk1/dev1", {"pk1", "dev1"}},
@@ -37,7 +37,7 @@ class RouterTest : public ::testing::Test {
   }
 };
 
-TEST_F(RouterTest, CapturesFillDeviceAndCloudTopic) {
+TEST_F(BridgeRouterTest, CapturesFillDeviceAndCloudTopic) {
   auto r = make({{"sensors/+device/#rest", "pk1/${device}", "/${productKey}/${deviceName}/user/${rest}"}});
   std::error_code ec;
   auto res = r.route("sensors/dev1/temp/room1", ec);
@@ -47,7 +47,7 @@ TEST_F(RouterTest, CapturesFillDeviceAndCloudTopic) {
   EXPECT_EQ(res.route_index, 0u);
 }
 
-TEST_F(RouterTest, WholeTopicVariable) {
+TEST_F(BridgeRouterTest, WholeTopicVariable) {
   auto r = make({{"a/+/c", "fixed", "/${productKey}/${deviceName}/user/${topic}"}});
   std::error_code ec;
   auto res = r.route("a/b/c", ec);
@@ -55,7 +55,7 @@ TEST_F(RouterTest, WholeTopicVariable) {
   EXPECT_EQ(res.cloud_topic, "/pkF/devF/user/a/b/c");
 }
 
-TEST_F(RouterTest, HashMatchesParentLevelWithEmptyRest) {
+TEST_F(BridgeRouterTest, HashMatchesParentLevelWithEmptyRest) {
   auto r = make({{"pk1/+d/#rest", "pk1/${d}", "/${productKey}/${deviceName}/user/update"}});
   std::error_code ec;
   EXPECT_EQ(r.route("pk1/dev1", ec).device_id, "pk1/dev1");
@@ -66,14 +66,14 @@ TEST_F(RouterTest, HashMatchesParentLevelWithEmptyRest) {
   EXPECT_EQ(ec, error::no_route);
 }
 
-TEST_F(RouterTest, EmptyRestInCloudTopicIsBadTopic) {
+TEST_F(BridgeRouterTest, EmptyRestInCloudTopicIsBadTopic) {
   auto r = make({{"pk1/+d/#rest", "pk1/${d}", "/${productKey}/${deviceName}/user/${rest}"}});
   std::error_code ec;
   r.route("pk1/dev1", ec);
   EXPECT_EQ(ec, error::bad_topic);  // "/pk1/dev1/user/" ends with an empty segment
 }
 
-TEST_F(RouterTest, FirstMatchWins) {
+TEST_F(BridgeRouterTest, FirstMatchWins) {
   auto r = make({
       {"s/dev1/#", "pk1/dev1", "/${productKey}/${deviceName}/user/first"},
       {"s/+d/#", "pk1/${d}", "/${productKey}/${deviceName}/user/second"},
@@ -89,7 +89,7 @@ TEST_F(RouterTest, FirstMatchWins) {
   EXPECT_EQ(b.route_index, 1u);
 }
 
-TEST_F(RouterTest, UnknownDeviceStopsAtFirstMatch) {
+TEST_F(BridgeRouterTest, UnknownDeviceStopsAtFirstMatch) {
   auto r = make({
       {"s/+d", "pk1/${d}", "/${productKey}/${deviceName}/user/a"},
       {"s/#", "fixed", "/${productKey}/${deviceName}/user/b"},
@@ -100,7 +100,7 @@ TEST_F(RouterTest, UnknownDeviceStopsAtFirstMatch) {
   EXPECT_EQ(res.device_id, "pk1/nobody");
 }
 
-TEST_F(RouterTest, NoRoute) {
+TEST_F(BridgeRouterTest, NoRoute) {
   auto r = make({{"a/b", "fixed", "/x/y"}});
   std::error_code ec;
   r.route("a/c", ec);
@@ -111,7 +111,7 @@ TEST_F(RouterTest, NoRoute) {
   EXPECT_EQ(ec, error::no_route);
 }
 
-TEST_F(RouterTest, DollarTopicsDoNotMatchLeadingWildcard) {
+TEST_F(BridgeRouterTest, DollarTopicsDoNotMatchLeadingWildcard) {
   auto r = make({{"#", "fixed", "/x/y"}, {"$SYS/+", "fixed", "/x/sys"}});
   std::error_code ec;
   auto res = r.route("$SYS/uptime", ec);
@@ -119,7 +119,7 @@ TEST_F(RouterTest, DollarTopicsDoNotMatchLeadingWildcard) {
   EXPECT_EQ(res.cloud_topic, "/x/sys");
 }
 
-TEST_F(RouterTest, OddCharactersPassThrough) {
+TEST_F(BridgeRouterTest, OddCharactersPassThrough) {
   auto r = make({{"s/+d/+m", "pk1/${d}", "/${productKey}/${deviceName}/user/${m}"}});
   std::error_code ec;
   auto res = r.route("s/ünï cödé/température °C", ec);
@@ -128,7 +128,7 @@ TEST_F(RouterTest, OddCharactersPassThrough) {
   EXPECT_EQ(res.cloud_topic, "/pk1/ünï cödé/user/température °C");
 }
 
-TEST_F(RouterTest, BadCloudTopics) {
+TEST_F(BridgeRouterTest, BadCloudTopics) {
   auto r = make({{"s/+d/#rest", "fixed", "/a/${d}/${rest}"}});
   std::error_code ec;
   r.route("s//x", ec);  // empty capture -> "//"
@@ -140,7 +140,7 @@ TEST_F(RouterTest, BadCloudTopics) {
   EXPECT_FALSE(ec) << "253-byte topic is allowed";
 }
 
-TEST_F(RouterTest, WildcardCharactersInTopicGiveBadTopic) {
+TEST_F(BridgeRouterTest, WildcardCharactersInTopicGiveBadTopic) {
   // '+' inside a topic level is not a wildcard in a published topic, but it must not reach a cloud topic.
   auto r = make({{"s/+d", "fixed", "/a/${d}"}});
   std::error_code ec;
@@ -148,7 +148,7 @@ TEST_F(RouterTest, WildcardCharactersInTopicGiveBadTopic) {
   EXPECT_EQ(ec, error::bad_topic);
 }
 
-TEST(CloudTopicTest, Validity) {
+TEST(BridgeCloudTopicTest, Validity) {
   EXPECT_TRUE(is_valid_cloud_topic("/a/b"));
   EXPECT_FALSE(is_valid_cloud_topic("a/b"));
   EXPECT_FALSE(is_valid_cloud_topic("/"));
@@ -161,7 +161,7 @@ TEST(CloudTopicTest, Validity) {
   EXPECT_FALSE(is_valid_cloud_topic("/" + std::string(255, 'a')));
 }
 
-TEST_F(RouterTest, SubscriptionsStripCapturesAndDeduplicate) {
+TEST_F(BridgeRouterTest, SubscriptionsStripCapturesAndDeduplicate) {
   auto r = make({
       {"sensors/+device/#rest", "pk1/${device}", "/a/b"},
       {"sensors/+/#", "fixed", "/a/b"},
@@ -177,9 +177,9 @@ struct bad_case {
   std::string message_part;
 };
 
-class RouterValidationTest : public RouterTest, public ::testing::WithParamInterface<bad_case> {};
+class BridgeRouterValidationTest : public BridgeRouterTest, public ::testing::WithParamInterface<bad_case> {};
 
-TEST_P(RouterValidationTest, RefusedWithNamedProblem) {
+TEST_P(BridgeRouterValidationTest, RefusedWithNamedProblem) {
   auto err = make_error({{"ok/+d", "fixed", "/a/b"}, GetParam().route});
   EXPECT_EQ(err.index, 1u);
   EXPECT_EQ(err.field, GetParam().field);
@@ -187,7 +187,7 @@ TEST_P(RouterValidationTest, RefusedWithNamedProblem) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    AllErrors, RouterValidationTest,
+    AllErrors, BridgeRouterValidationTest,
     ::testing::Values(bad_case{{"", "fixed", "/a"}, "from", "empty"},
                       bad_case{{"a/#/b", "fixed", "/a"}, "from", "'#' must be the last level"},
                       bad_case{{"a/#x/b", "fixed", "/a"}, "from", "'#' must be the last level"},
