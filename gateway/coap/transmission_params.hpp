@@ -25,7 +25,8 @@ struct transmission_params {
   /// NON request waits for its response before it fails with error::timeout.
   duration max_transmit_wait() const noexcept {
     const double factor = ack_random_factor < 1.0 ? 1.0 : ack_random_factor;
-    const double rounds = static_cast<double>((std::uint64_t{1} << (max_retransmit + 1)) - 1);
+    const unsigned doublings = max_retransmit < 62 ? max_retransmit + 1 : 63;
+    const double rounds = static_cast<double>((std::uint64_t{1} << doublings) - 1);
     return std::chrono::duration_cast<duration>(
         std::chrono::duration<double, duration::period>(static_cast<double>(ack_timeout.count()) * rounds * factor));
   }
