@@ -12,8 +12,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +21,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -46,16 +45,22 @@ constexpr std::uint16_t opt_seq = 2089;
 constexpr std::uint16_t opt_message_id = 2090;
 
 // A response code written as in the spec: rc(401) = 4.01.
-constexpr coap_pdu_code_t rc(int n) { return static_cast<coap_pdu_code_t>(((n / 100) << 5) | (n % 100)); }
+constexpr coap_pdu_code_t rc(int n) {
+  return static_cast<coap_pdu_code_t>(((n / 100) << 5) | (n % 100));
+}
 
 enum class mode { aes, psk, cert, plain };
 
 const char* mode_name(mode m) {
   switch (m) {
-    case mode::aes: return "aes";
-    case mode::psk: return "dtls-psk";
-    case mode::cert: return "dtls";
-    case mode::plain: return "plain";
+    case mode::aes:
+      return "aes";
+    case mode::psk:
+      return "dtls-psk";
+    case mode::cert:
+      return "dtls";
+    case mode::plain:
+      return "plain";
   }
   return "?";
 }
@@ -136,7 +141,8 @@ struct endpoint_info;
 // The whole emulator: registry, tokens, faults, counters. One instance, driven by one thread.
 class simulator {
  public:
-  explicit simulator(options opt) : opt_(std::move(opt)), rng_(opt_.seed), fault_rng_(opt_.seed ^ 0x5eedf00dULL) {}
+  explicit simulator(options opt)
+      : opt_(std::move(opt)), rng_(opt_.seed), fault_rng_(opt_.seed ^ 0x5eedf00dULL) {}
 
   bool load_registry(std::string& error);
   bool open_outputs(std::string& error);
@@ -144,7 +150,8 @@ class simulator {
   int run();
 
   // Request handling (libcoap callbacks land here).
-  void on_request(endpoint_info& ep, coap_session_t* session, const coap_pdu_t* request, coap_pdu_t* response);
+  void on_request(endpoint_info& ep, coap_session_t* session, const coap_pdu_t* request,
+                  coap_pdu_t* response);
   const coap_bin_const_t* on_psk_identity(const coap_bin_const_t* identity);
   void on_event(coap_event_t event);
 
@@ -165,8 +172,8 @@ class simulator {
   bool chance(double p);
   std::string random_hex(std::size_t n);
   void record(const token_session* ts, mode m, const std::string& pk, const std::string& dn,
-              const std::string& topic, const std::string& payload, std::optional<std::uint32_t> seq, bool dup,
-              const std::string& message_id);
+              const std::string& topic, const std::string& payload, std::optional<std::uint32_t> seq,
+              bool dup, const std::string& message_id);
   std::string handle_command(const std::string& line);
   json stats_json(bool per_device) const;
   void write_stats(bool to_stderr);
@@ -218,7 +225,11 @@ bool valid_utf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : std::string::npos;
+    std::size_t n = c < 0x80         ? 0
+                    : (c >> 5) == 6  ? 1
+                    : (c >> 4) == 14 ? 2
+                    : (c >> 3) == 30 ? 3
+                                     : std::string::npos;
     if (n == std::string::npos || i + n >= s.size()) return false;
     for (std::size_t k = 1; k <= n; ++k) {
       if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
@@ -272,7 +283,8 @@ bool simulator::load_registry(std::string& error) {
       auto c1 = line.find(',');
       auto c2 = c1 == std::string::npos ? c1 : line.find(',', c1 + 1);
       if (c2 == std::string::npos) {
-        error = opt_.registry_file + ":" + std::to_string(line_no) + ": expected productKey,deviceName,deviceSecret";
+        error = opt_.registry_file + ":" + std::to_string(line_no) +
+                ": expected productKey,deviceName,deviceSecret";
         return false;
       }
       d.product_key = line.substr(0, c1);
@@ -316,15 +328,16 @@ simulator::reply simulator::auth_fail(const std::string& reason, coap_pdu_code_t
     auto it = devices_.find(device_key);
     if (it != devices_.end()) ++counters_.per_device[device_key].auth_failed;
   }
-  if (opt_.verbose) std::fprintf(stderr, "cloudsim: auth failed (%s) %s\n", reason.c_str(), device_key.c_str());
+  if (opt_.verbose)
+    std::fprintf(stderr, "cloudsim: auth failed (%s) %s\n", reason.c_str(), device_key.c_str());
   reply r;
   r.code = code;
   if (opt_.plaintext_errors) r.payload = "auth failed: " + reason;
   return r;
 }
 
-simulator::reply simulator::reject(const std::string& reason, coap_pdu_code_t code, const std::string& diagnostic,
-                                   const std::string& device_key) {
+simulator::reply simulator::reject(const std::string& reason, coap_pdu_code_t code,
+                                   const std::string& diagnostic, const std::string& device_key) {
   ++counters_.rejected[reason];
   if (!device_key.empty() && devices_.count(device_key) != 0) ++counters_.per_device[device_key].rejected;
   if (opt_.verbose) std::fprintf(stderr, "cloudsim: rejected (%s) %s\n", reason.c_str(), device_key.c_str());
@@ -340,7 +353,8 @@ std::string json_value_text(const json& v) {
 }
 
 // spec §4: POST /auth with a JSON body; sign = HMAC over the sorted key+value string of every field except
-// sign, signmethod, version, resources (§4.2). Unknown device and bad sign: 4.01; bad request: 4.00 (doc Table 5).
+// sign, signmethod, version, resources (§4.2). Unknown device and bad sign: 4.01; bad request: 4.00 (doc
+// Table 5).
 simulator::reply simulator::do_auth(endpoint_info& ep, coap_session_t* session, std::string_view body,
                                     bool& separate) {
   if (now_ms() < refuse_auth_until_ms_) {
@@ -363,7 +377,8 @@ simulator::reply simulator::do_auth(endpoint_info& ep, coap_session_t* session, 
   }
   std::map<std::string, std::string> fields;  // std::string compares bytes as unsigned char: spec §4.2 order
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "sign" || it.key() == "signmethod" || it.key() == "version" || it.key() == "resources") continue;
+    if (it.key() == "sign" || it.key() == "signmethod" || it.key() == "version" || it.key() == "resources")
+      continue;
     fields[it.key()] = json_value_text(it.value());
   }
   std::string to_sign;
@@ -391,14 +406,16 @@ simulator::reply simulator::do_auth(endpoint_info& ep, coap_session_t* session, 
   ts.expires_ms = now_ms() + opt_.token_lifetime_s * 1000;
   if (j.contains("ackMode")) {
     const json& a = j["ackMode"];
-    ts.separate = (a.is_number_integer() && a.get<int>() == 1) || (a.is_string() && a.get<std::string>() == "1");
+    ts.separate =
+        (a.is_number_integer() && a.get<int>() == 1) || (a.is_string() && a.get<std::string>() == "1");
   }
   separate = ts.separate || opt_.separate;
   json out;
   std::string token = opt_.fixed_token.empty() ? random_hex(32) : opt_.fixed_token;
   if (ep.m == mode::aes) {
     std::string random = opt_.fixed_random.empty() ? random_hex(16) : opt_.fixed_random;
-    if (opt_.fixed_token.empty()) token += "." + random.substr(0, 4);  // shape of the doc's example (spec §4.3)
+    if (opt_.fixed_token.empty())
+      token += "." + random.substr(0, 4);  // shape of the doc's example (spec §4.3)
     ts.key = derive_key(dev->second.secret, random);
     ts.seq_offset = opt_.seq_offset ? *opt_.seq_offset : static_cast<std::uint32_t>(1 + rng_() % 1000);
     out["random"] = random;
@@ -434,7 +451,8 @@ simulator::reply simulator::do_publish(endpoint_info& ep, const coap_pdu_t* requ
   std::size_t len = 0;
   const std::uint8_t* data = nullptr;
   std::string body;
-  if (coap_get_data(request, &len, &data) != 0 && data != nullptr) body.assign(reinterpret_cast<const char*>(data), len);
+  if (coap_get_data(request, &len, &data) != 0 && data != nullptr)
+    body.assign(reinterpret_cast<const char*>(data), len);
 
   // Topic owner named in the path: /<pk>/<dn>/... for a registered productKey, or /sys/<pk>/<dn>/...
   std::string named_pk;
@@ -530,7 +548,8 @@ simulator::reply simulator::do_publish(endpoint_info& ep, const coap_pdu_t* requ
   record(&ts, ep.m, ts.product_key, ts.device_name, topic, plaintext, seq, dup, mid);
   reply r;
   r.message_id = mid;
-  if (!opt_.ack_payload.empty()) r.payload = ep.m == mode::aes ? aes_encrypt(ts.key, opt_.ack_payload) : opt_.ack_payload;
+  if (!opt_.ack_payload.empty())
+    r.payload = ep.m == mode::aes ? aes_encrypt(ts.key, opt_.ack_payload) : opt_.ack_payload;
   return r;
 }
 
@@ -560,8 +579,10 @@ void simulator::record(const token_session*, mode m, const std::string& pk, cons
   } else {
     line["payload_b64"] = base64(payload);
   }
-  if (seq) line["seq"] = *seq;
-  else line["seq"] = nullptr;
+  if (seq)
+    line["seq"] = *seq;
+  else
+    line["seq"] = nullptr;
   line["mode"] = mode_name(m);
   line["dup"] = dup;
   line["msgId"] = message_id;
@@ -590,13 +611,13 @@ void simulator::on_request(endpoint_info& ep, coap_session_t* session, const coa
                         reinterpret_cast<const std::uint8_t*>(stored->message_id->data()));
       }
       if (!stored->payload.empty()) {
-        coap_add_data(response, stored->payload.size(), reinterpret_cast<const std::uint8_t*>(stored->payload.data()));
+        coap_add_data(response, stored->payload.size(),
+                      reinterpret_cast<const std::uint8_t*>(stored->payload.data()));
       }
       delete stored;
       coap_async_set_app_data(async, nullptr);
     }
     return;  // libcoap 4.3 removes a triggered async when this handler returns
-
   }
 
   ++counters_.requests;
@@ -632,7 +653,8 @@ void simulator::on_request(endpoint_info& ep, coap_session_t* session, const coa
     std::size_t len = 0;
     const std::uint8_t* data = nullptr;
     std::string body;
-    if (coap_get_data(request, &len, &data) != 0 && data != nullptr) body.assign(reinterpret_cast<const char*>(data), len);
+    if (coap_get_data(request, &len, &data) != 0 && data != nullptr)
+      body.assign(reinterpret_cast<const char*>(data), len);
     if (error_500_ > 0 && chance(error_500_)) {
       ++counters_.faults["error_500"];
       r = auth_fail("fault_500", rc(500), {});
@@ -652,11 +674,13 @@ void simulator::on_request(endpoint_info& ep, coap_session_t* session, const coa
     return;
   }
   if (ep.m == mode::aes && !r.payload.empty() && r.code != rc(205) && !opt_.plaintext_errors) {
-    r.payload.clear();  // no plaintext diagnostics unless asked: iotkit AES-decrypts every answer (spec §12 #8)
+    r.payload
+        .clear();  // no plaintext diagnostics unless asked: iotkit AES-decrypts every answer (spec §12 #8)
   }
   if (separate || delay_ms_ > 0) {
     // Empty ACK now, the answer as a separate CON later (RFC 7252 §5.2.2); with delay-ms it comes that late.
-    coap_tick_t delay = delay_ms_ > 0 ? static_cast<coap_tick_t>(delay_ms_) * COAP_TICKS_PER_SECOND / 1000 : 1;
+    coap_tick_t delay =
+        delay_ms_ > 0 ? static_cast<coap_tick_t>(delay_ms_) * COAP_TICKS_PER_SECOND / 1000 : 1;
     coap_async_t* a = coap_register_async(session, request, delay);
     if (a != nullptr) {
       coap_async_set_app_data(a, new reply(std::move(r)));
@@ -722,8 +746,8 @@ int event_handler(coap_session_t* session, const coap_event_t event) {
   return 0;
 }
 
-void request_handler(coap_resource_t*, coap_session_t* session, const coap_pdu_t* request, const coap_string_t*,
-                     coap_pdu_t* response) {
+void request_handler(coap_resource_t*, coap_session_t* session, const coap_pdu_t* request,
+                     const coap_string_t*, coap_pdu_t* response) {
   auto* ep = static_cast<endpoint_info*>(coap_get_app_data(coap_session_get_context(session)));
   ep->sim->on_request(*ep, session, request, response);
 }
@@ -1157,30 +1181,54 @@ int parse_args(int argc, char** argv, options& o) {
       if (a == "-h" || a == "--help") {
         std::fputs(help_text, stdout);
         return 1;
-      } else if (a == "--aes-port") o.aes_port = std::stoi(need(i));
-      else if (a == "--psk-port") o.psk_port = std::stoi(need(i));
-      else if (a == "--dtls-port") o.cert_port = std::stoi(need(i));
-      else if (a == "--plain-port") o.plain_port = std::stoi(need(i));
-      else if (a == "--cert") o.cert_file = need(i);
-      else if (a == "--key") o.key_file = need(i);
-      else if (a == "--registry") o.registry_file = need(i);
-      else if (a == "--jsonl") o.jsonl_file = need(i);
-      else if (a == "--stats") o.stats_file = need(i);
-      else if (a == "--control") o.control_path = need(i);
-      else if (a == "--seed") o.seed = std::stoull(need(i));
-      else if (a == "--token-lifetime") o.token_lifetime_s = std::stoll(need(i));
-      else if (a == "--seq-offset") o.seq_offset = static_cast<std::uint32_t>(std::stoul(need(i)));
-      else if (a == "--seq-allow-equal") o.seq_allow_equal = true;
-      else if (a == "--separate") o.separate = true;
-      else if (a == "--plaintext-errors") o.plaintext_errors = true;
-      else if (a == "--ack-payload") o.ack_payload = need(i);
-      else if (a == "--verbose") o.verbose = true;
-      else if (a == "--fixed-token") o.fixed_token = need(i);
-      else if (a == "--fixed-random") o.fixed_random = need(i);
-      else if (a == "--drop-requests") o.drop_requests = std::stod(need(i));
-      else if (a == "--drop-responses") o.drop_responses = std::stod(need(i));
-      else if (a == "--error-500") o.error_500 = std::stod(need(i));
-      else if (a == "--delay-ms") o.delay_ms = std::stoi(need(i));
+      } else if (a == "--aes-port")
+        o.aes_port = std::stoi(need(i));
+      else if (a == "--psk-port")
+        o.psk_port = std::stoi(need(i));
+      else if (a == "--dtls-port")
+        o.cert_port = std::stoi(need(i));
+      else if (a == "--plain-port")
+        o.plain_port = std::stoi(need(i));
+      else if (a == "--cert")
+        o.cert_file = need(i);
+      else if (a == "--key")
+        o.key_file = need(i);
+      else if (a == "--registry")
+        o.registry_file = need(i);
+      else if (a == "--jsonl")
+        o.jsonl_file = need(i);
+      else if (a == "--stats")
+        o.stats_file = need(i);
+      else if (a == "--control")
+        o.control_path = need(i);
+      else if (a == "--seed")
+        o.seed = std::stoull(need(i));
+      else if (a == "--token-lifetime")
+        o.token_lifetime_s = std::stoll(need(i));
+      else if (a == "--seq-offset")
+        o.seq_offset = static_cast<std::uint32_t>(std::stoul(need(i)));
+      else if (a == "--seq-allow-equal")
+        o.seq_allow_equal = true;
+      else if (a == "--separate")
+        o.separate = true;
+      else if (a == "--plaintext-errors")
+        o.plaintext_errors = true;
+      else if (a == "--ack-payload")
+        o.ack_payload = need(i);
+      else if (a == "--verbose")
+        o.verbose = true;
+      else if (a == "--fixed-token")
+        o.fixed_token = need(i);
+      else if (a == "--fixed-random")
+        o.fixed_random = need(i);
+      else if (a == "--drop-requests")
+        o.drop_requests = std::stod(need(i));
+      else if (a == "--drop-responses")
+        o.drop_responses = std::stod(need(i));
+      else if (a == "--error-500")
+        o.error_500 = std::stod(need(i));
+      else if (a == "--delay-ms")
+        o.delay_ms = std::stoi(need(i));
       else {
         std::fprintf(stderr, "cloudsim: unknown option %s (see --help)\n", a.c_str());
         return 2;

@@ -1,15 +1,15 @@
-// gw::test::cloudsim_process: starts cloudsim on free ports, talks to its control socket, reads what it accepted.
-// The CoAP datagrams here are built by hand (RFC 7252 §3) so the fixture is tested without the gateway's codec.
+// gw::test::cloudsim_process: starts cloudsim on free ports, talks to its control socket, reads what it
+// accepted. The CoAP datagrams here are built by hand (RFC 7252 §3) so the fixture is tested without the
+// gateway's codec.
 
 #include "tests/support/cloudsim_fixture.hpp"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <string>
 
@@ -17,15 +17,16 @@ namespace gw::test {
 namespace {
 
 // CON POST /topic/<a>/<b> with a 1-byte token and a payload: every segment shorter than 13 bytes.
-std::string plain_publish(std::uint16_t mid, const std::string& a, const std::string& b, const std::string& body) {
+std::string plain_publish(std::uint16_t mid, const std::string& a, const std::string& b,
+                          const std::string& body) {
   std::string d;
   d += static_cast<char>(0x41);  // v1, CON, TKL 1
   d += static_cast<char>(0x02);  // POST
   d += static_cast<char>(mid >> 8);
   d += static_cast<char>(mid & 0xff);
-  d += static_cast<char>(0x7a);                           // token
-  d += static_cast<char>(0xb5) + std::string("topic");    // Uri-Path (11), length 5
-  d += static_cast<char>(a.size()) + a;                   // delta 0
+  d += static_cast<char>(0x7a);                         // token
+  d += static_cast<char>(0xb5) + std::string("topic");  // Uri-Path (11), length 5
+  d += static_cast<char>(a.size()) + a;                 // delta 0
   d += static_cast<char>(b.size()) + b;
   d += static_cast<char>(0xff) + body;
   return d;

@@ -1,7 +1,7 @@
 // cloudsim_load: measures how many AES-mode publishes per second cloudsim answers. N device identities (the
-// fixture's generated devices) each authenticate on their own UDP socket, then keep W CON publishes outstanding;
-// datagrams are encrypted before the clock starts so the client's crypto is not measured.
-// Usage: cloudsim_load --port P [--devices 100] [--messages 200000] [--window 8] [--seconds 30]
+// fixture's generated devices) each authenticate on their own UDP socket, then keep W CON publishes
+// outstanding; datagrams are encrypted before the clock starts so the client's crypto is not measured. Usage:
+// cloudsim_load --port P [--devices 100] [--messages 200000] [--window 8] [--seconds 30]
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -9,11 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -59,8 +58,8 @@ void put_option(std::string& out, unsigned& last, unsigned number, const std::st
   last = number;
 }
 
-std::string request(std::uint16_t mid, std::uint32_t token, const std::vector<std::pair<unsigned, std::string>>& opts,
-                    const std::string& payload) {
+std::string request(std::uint16_t mid, std::uint32_t token,
+                    const std::vector<std::pair<unsigned, std::string>>& opts, const std::string& payload) {
   std::string d;
   d += static_cast<char>(0x44);
   d += static_cast<char>(0x02);
@@ -91,14 +90,20 @@ int main(int argc, char** argv) {
   int seconds = 30;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--port") port = std::atoi(argv[i + 1]);
-    else if (a == "--devices") devices = std::atoi(argv[i + 1]);
-    else if (a == "--messages") messages = std::atol(argv[i + 1]);
-    else if (a == "--window") window = std::atoi(argv[i + 1]);
-    else if (a == "--seconds") seconds = std::atoi(argv[i + 1]);
+    if (a == "--port")
+      port = std::atoi(argv[i + 1]);
+    else if (a == "--devices")
+      devices = std::atoi(argv[i + 1]);
+    else if (a == "--messages")
+      messages = std::atol(argv[i + 1]);
+    else if (a == "--window")
+      window = std::atoi(argv[i + 1]);
+    else if (a == "--seconds")
+      seconds = std::atoi(argv[i + 1]);
   }
   if (port == 0) {
-    std::fprintf(stderr, "usage: cloudsim_load --port P [--devices N] [--messages M] [--window W] [--seconds S]\n");
+    std::fprintf(stderr,
+                 "usage: cloudsim_load --port P [--devices N] [--messages M] [--window W] [--seconds S]\n");
     return 2;
   }
   sockaddr_in to{};
@@ -118,7 +123,10 @@ int main(int argc, char** argv) {
     std::snprintf(dn, sizeof dn, "sensor-%04d", i);
     std::string secret = secret_of(i);
     std::string sign_input = "clientId" + pk + "." + dn + "deviceName" + dn + "productKey" + pk + "seq1";
-    nlohmann::json body = {{"productKey", pk}, {"deviceName", dn}, {"clientId", pk + "." + dn}, {"seq", "1"},
+    nlohmann::json body = {{"productKey", pk},
+                           {"deviceName", dn},
+                           {"clientId", pk + "." + dn},
+                           {"seq", "1"},
                            {"sign", *hmac_hex("hmacmd5", secret, sign_input)}};
     std::string auth = request(1, 1, {{11, "auth"}, {12, "2"}}, body.dump());
     send(c.fd, auth.data(), auth.size(), 0);
@@ -134,14 +142,14 @@ int main(int argc, char** argv) {
     aes_key key = derive_key(secret, j["random"].get<std::string>());
     auto seq = j["seqOffset"].get<std::uint32_t>();
     std::string token = j["token"].get<std::string>();
-    std::vector<std::pair<unsigned, std::string>> base{
-        {11, "topic"}, {11, pk}, {11, dn}, {11, "user"}, {11, "update"}, {12, "2"}, {2088, token}};
+    std::vector<std::pair<unsigned, std::string>> base{{11, "topic"},  {11, pk},  {11, dn},     {11, "user"},
+                                                       {11, "update"}, {12, "2"}, {2088, token}};
     for (long k = 0; k < per_device; ++k) {
       auto opts = base;
       opts.emplace_back(2089, aes_encrypt(key, std::to_string(++seq)));
       std::string payload = R"({"id":)" + std::to_string(k) + R"(,"temp":21.5})";
-      c.datagrams.push_back(request(static_cast<std::uint16_t>(k + 2), static_cast<std::uint32_t>(k + 2), opts,
-                                    aes_encrypt(key, payload)));
+      c.datagrams.push_back(request(static_cast<std::uint16_t>(k + 2), static_cast<std::uint32_t>(k + 2),
+                                    opts, aes_encrypt(key, payload)));
     }
   }
   int ep = epoll_create1(0);

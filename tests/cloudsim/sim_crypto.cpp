@@ -11,7 +11,8 @@ namespace gw::cloudsim {
 namespace {
 
 // spec §5.2: the fixed IV of every encryption.
-constexpr unsigned char iv[16] = {'5', '4', '3', 'y', 'h', 'j', 'y', '9', '7', 'a', 'e', '7', 'f', 'y', 'f', 'g'};
+constexpr unsigned char iv[16] = {'5', '4', '3', 'y', 'h', 'j', 'y', '9',
+                                  '7', 'a', 'e', '7', 'f', 'y', 'f', 'g'};
 
 struct ctx_deleter {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
@@ -40,8 +41,9 @@ std::string to_hex(std::string_view bytes, bool upper) {
 
 std::string base64(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -92,7 +94,8 @@ std::string aes_encrypt(const aes_key& key, std::string_view plaintext) {
   int n2 = 0;
   EVP_EncryptInit_ex(ctx.get(), EVP_aes_128_cbc(), nullptr, key.data(), iv);
   EVP_EncryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &n1,
-                    reinterpret_cast<const unsigned char*>(plaintext.data()), static_cast<int>(plaintext.size()));
+                    reinterpret_cast<const unsigned char*>(plaintext.data()),
+                    static_cast<int>(plaintext.size()));
   EVP_EncryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + n1, &n2);
   out.resize(static_cast<std::size_t>(n1 + n2));
   return out;

@@ -1,6 +1,6 @@
 #pragma once
-// Platform-side crypto of the Alibaba CoAP emulator, written against OpenSSL directly (never gw::crypto) so that
-// cloudsim checks the gateway's implementation instead of sharing its mistakes.
+// Platform-side crypto of the Alibaba CoAP emulator, written against OpenSSL directly (never gw::crypto) so
+// that cloudsim checks the gateway's implementation instead of sharing its mistakes.
 
 #include <array>
 #include <cstdint>

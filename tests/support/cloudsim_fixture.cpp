@@ -78,18 +78,23 @@ cloudsim_process::cloudsim_process(cloudsim_options options) {
     }
   }
   std::vector<std::string> argv{cloudsim_binary().string(),
-                                 "--registry", registry_path().string(),
-                                 "--jsonl", jsonl_path().string(),
-                                 "--stats", stats_path().string(),
-                                 "--control", (dir_.path() / "control.sock").string(),
-                                 "--seed", std::to_string(options.seed)};
+                                "--registry",
+                                registry_path().string(),
+                                "--jsonl",
+                                jsonl_path().string(),
+                                "--stats",
+                                stats_path().string(),
+                                "--control",
+                                (dir_.path() / "control.sock").string(),
+                                "--seed",
+                                std::to_string(options.seed)};
   if (options.aes) argv.insert(argv.end(), {"--aes-port", "0"});
   if (options.psk) argv.insert(argv.end(), {"--psk-port", "0"});
   if (options.plain) argv.insert(argv.end(), {"--plain-port", "0"});
   if (options.dtls) {
     auto certs = dir_.path() / "certs";
-    auto made = run_command("bash '" + (source_dir() / "tests" / "support" / "make_test_certs.sh").string() + "' '" +
-                            certs.string() + "'");
+    auto made = run_command("bash '" + (source_dir() / "tests" / "support" / "make_test_certs.sh").string() +
+                            "' '" + certs.string() + "'");
     if (made.status != 0) throw std::runtime_error("make_test_certs.sh failed: " + made.output);
     argv.insert(argv.end(), {"--dtls-port", "0", "--cert", (certs / "server.pem").string(), "--key",
                              (certs / "server.key").string()});
@@ -104,14 +109,20 @@ cloudsim_process::cloudsim_process(cloudsim_options options) {
   for (std::sregex_iterator it(out.begin(), out.end(), listening), end; it != end; ++it) {
     auto port = static_cast<std::uint16_t>(std::stoi((*it)[2].str()));
     const std::string kind = (*it)[1].str();
-    if (kind == "aes") aes_port_ = port;
-    else if (kind == "psk") psk_port_ = port;
-    else if (kind == "dtls") dtls_port_ = port;
-    else if (kind == "plain") plain_port_ = port;
+    if (kind == "aes")
+      aes_port_ = port;
+    else if (kind == "psk")
+      psk_port_ = port;
+    else if (kind == "dtls")
+      dtls_port_ = port;
+    else if (kind == "plain")
+      plain_port_ = port;
   }
 }
 
-cloudsim_process::~cloudsim_process() { stop(); }
+cloudsim_process::~cloudsim_process() {
+  stop();
+}
 
 int cloudsim_process::stop() {
   if (stopped_) return 0;
@@ -168,8 +179,10 @@ std::vector<cloudsim_record> cloudsim_process::records() const {
     r.product_key = j.value("productKey", "");
     r.device_name = j.value("deviceName", "");
     r.topic = j.value("topic", "");
-    if (j.contains("payload")) r.payload = j["payload"].get<std::string>();
-    else if (j.contains("payload_b64")) r.payload = base64_decode(j["payload_b64"].get<std::string>());
+    if (j.contains("payload"))
+      r.payload = j["payload"].get<std::string>();
+    else if (j.contains("payload_b64"))
+      r.payload = base64_decode(j["payload_b64"].get<std::string>());
     if (j.contains("seq") && j["seq"].is_number()) r.seq = j["seq"].get<std::uint32_t>();
     r.mode = j.value("mode", "");
     r.dup = j.value("dup", false);
@@ -180,14 +193,15 @@ std::vector<cloudsim_record> cloudsim_process::records() const {
 }
 
 std::vector<cloudsim_record> cloudsim_process::wait_for_records(std::size_t n,
-                                                               std::chrono::milliseconds timeout) const {
+                                                                std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   int ifd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   // Watch the directory: the JSONL may not exist yet.
   ::inotify_add_watch(ifd, dir_.path().c_str(), IN_MODIFY | IN_CREATE);
   auto recs = records();
   while (recs.size() < n) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     pollfd p{ifd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) > 0) {
