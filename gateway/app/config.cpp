@@ -7,7 +7,9 @@
 
 namespace gw::app {
 
-secret::secret(secret&& other) noexcept : value_(other.value_) { other.wipe(); }
+secret::secret(secret&& other) noexcept : value_(other.value_) {
+  other.wipe();
+}
 
 secret& secret::operator=(const secret& other) {
   if (this != &other) {
@@ -26,7 +28,9 @@ secret& secret::operator=(secret&& other) noexcept {
   return *this;
 }
 
-secret::~secret() { wipe(); }
+secret::~secret() {
+  wipe();
+}
 
 void secret::wipe() noexcept {
   // Wipe the whole buffer (capacity, not only size): earlier contents may linger past the current length.
@@ -36,10 +40,14 @@ void secret::wipe() noexcept {
 
 std::string_view to_string(cloud_mode m) noexcept {
   switch (m) {
-    case cloud_mode::dtls: return "dtls";
-    case cloud_mode::dtls_psk: return "dtls-psk";
-    case cloud_mode::aes: return "aes";
-    case cloud_mode::plain: return "plain";
+    case cloud_mode::dtls:
+      return "dtls";
+    case cloud_mode::dtls_psk:
+      return "dtls-psk";
+    case cloud_mode::aes:
+      return "aes";
+    case cloud_mode::plain:
+      return "plain";
   }
   return "?";
 }
@@ -47,9 +55,12 @@ std::string_view to_string(cloud_mode m) noexcept {
 std::uint16_t default_port(cloud_mode m) noexcept {
   switch (m) {
     case cloud_mode::dtls:
-    case cloud_mode::dtls_psk: return 5684;
-    case cloud_mode::aes: return 5682;
-    case cloud_mode::plain: return 5683;
+    case cloud_mode::dtls_psk:
+      return 5684;
+    case cloud_mode::aes:
+      return 5682;
+    case cloud_mode::plain:
+      return 5683;
   }
   return 5683;
 }
@@ -87,13 +98,20 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
   if (!parts) return std::nullopt;
   auto [n, unit] = *parts;
   std::uint64_t factor = 0;
-  if (unit == "ms") factor = 1;
-  else if (unit == "s") factor = 1000;
-  else if (unit == "m") factor = 60'000;
-  else if (unit == "h") factor = 3'600'000;
-  else if (unit == "d") factor = 86'400'000;
-  else if (unit.empty() && n == 0) factor = 1;
-  else return std::nullopt;
+  if (unit == "ms")
+    factor = 1;
+  else if (unit == "s")
+    factor = 1000;
+  else if (unit == "m")
+    factor = 60'000;
+  else if (unit == "h")
+    factor = 3'600'000;
+  else if (unit == "d")
+    factor = 86'400'000;
+  else if (unit.empty() && n == 0)
+    factor = 1;
+  else
+    return std::nullopt;
   auto ms = mul(n, factor);
   if (!ms || *ms > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
   return std::chrono::milliseconds(static_cast<std::int64_t>(*ms));
@@ -104,15 +122,24 @@ std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
   if (!parts) return std::nullopt;
   auto [n, unit] = *parts;
   std::uint64_t factor = 0;
-  if (unit.empty() || unit == "B") factor = 1;
-  else if (unit == "KiB") factor = 1ULL << 10;
-  else if (unit == "MiB") factor = 1ULL << 20;
-  else if (unit == "GiB") factor = 1ULL << 30;
-  else if (unit == "TiB") factor = 1ULL << 40;
-  else if (unit == "KB" || unit == "kB") factor = 1000;
-  else if (unit == "MB") factor = 1000'000;
-  else if (unit == "GB") factor = 1000'000'000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "B")
+    factor = 1;
+  else if (unit == "KiB")
+    factor = 1ULL << 10;
+  else if (unit == "MiB")
+    factor = 1ULL << 20;
+  else if (unit == "GiB")
+    factor = 1ULL << 30;
+  else if (unit == "TiB")
+    factor = 1ULL << 40;
+  else if (unit == "KB" || unit == "kB")
+    factor = 1000;
+  else if (unit == "MB")
+    factor = 1000'000;
+  else if (unit == "GB")
+    factor = 1000'000'000;
+  else
+    return std::nullopt;
   return mul(n, factor);
 }
 

@@ -1,9 +1,9 @@
 #pragma once
-// The gateway's configuration as plain values (shared/design.md §4), and its loader. Every default below is the
-// one documented in config/gateway.example.yaml; cloud defaults cite protocol/alibaba-coap.md.
+// The gateway's configuration as plain values (shared/design.md §4), and its loader. Every default below is
+// the one documented in config/gateway.example.yaml; cloud defaults cite protocol/alibaba-coap.md.
 //
-// Loading happens before the event loop starts, so the loader throws: one gw::app::config_error that lists every
-// problem found, each as `file:line:col: key.path: message` (line and column 1-based).
+// Loading happens before the event loop starts, so the loader throws: one gw::app::config_error that lists
+// every problem found, each as `file:line:col: key.path: message` (line and column 1-based).
 
 #include <chrono>
 #include <cstddef>
@@ -17,8 +17,9 @@
 
 namespace gw::app {
 
-// A secret (device secret, MQTT password) whose bytes are wiped (OPENSSL_cleanse) when it is destroyed or moved
-// from. It has no stream operator and no implicit conversion, so it cannot reach a log line by accident.
+// A secret (device secret, MQTT password) whose bytes are wiped (OPENSSL_cleanse) when it is destroyed or
+// moved from. It has no stream operator and no implicit conversion, so it cannot reach a log line by
+// accident.
 class secret {
  public:
   secret() = default;
@@ -59,11 +60,11 @@ std::string_view to_string(cloud_mode m) noexcept;  // "dtls", "dtls-psk", "aes"
 std::uint16_t default_port(cloud_mode m) noexcept;
 
 struct mqtt_tls_config {
-  bool enabled = false;           // true when ca_file, cert_file or key_file is set or the URI is ssl://, mqtts://
-  std::string ca_file;            // PEM CA bundle; empty: the system default store
-  std::string cert_file;          // client certificate (PEM), optional
-  std::string key_file;           // client key (PEM), optional
-  bool verify = true;             // verify the broker's certificate and host name
+  bool enabled = false;   // true when ca_file, cert_file or key_file is set or the URI is ssl://, mqtts://
+  std::string ca_file;    // PEM CA bundle; empty: the system default store
+  std::string cert_file;  // client certificate (PEM), optional
+  std::string key_file;   // client key (PEM), optional
+  bool verify = true;     // verify the broker's certificate and host name
 };
 
 struct mqtt_config {
@@ -73,8 +74,8 @@ struct mqtt_config {
   gw::app::secret password;
   secret_source password_source = secret_source::none;
   mqtt_protocol protocol = mqtt_protocol::v3_1_1;
-  int qos = 1;                                                  // subscription QoS, 1 or 2
-  bool clean_session = false;                                   // false: persistent session (QoS 1 queued while away)
+  int qos = 1;                 // subscription QoS, 1 or 2
+  bool clean_session = false;  // false: persistent session (QoS 1 queued while away)
   std::chrono::seconds session_expiry = std::chrono::hours(24 * 7);  // MQTT 5 only
   std::chrono::seconds keep_alive{30};
   std::chrono::milliseconds connect_timeout{10000};
@@ -86,12 +87,12 @@ struct mqtt_config {
 };
 
 struct coap_transmission_config {
-  std::chrono::milliseconds ack_timeout{2000};  // RFC 7252 §4.8, spec §7
-  double ack_random_factor = 1.5;               // RFC 7252 §4.8, >= 1.0
-  unsigned max_retransmit = 4;                  // RFC 7252 §4.8
-  unsigned nstart = 1;                          // RFC 7252 §4.7, per device
+  std::chrono::milliseconds ack_timeout{2000};   // RFC 7252 §4.8, spec §7
+  double ack_random_factor = 1.5;                // RFC 7252 §4.8, >= 1.0
+  unsigned max_retransmit = 4;                   // RFC 7252 §4.8
+  unsigned nstart = 1;                           // RFC 7252 §4.7, per device
   std::chrono::milliseconds auth_timeout{5000};  // spec §7: on top of retransmission
-  bool send_uri_host = false;                   // spec §7/§12: the SDK sends no Uri-Host/Uri-Port
+  bool send_uri_host = false;                    // spec §7/§12: the SDK sends no Uri-Host/Uri-Port
 };
 
 struct backoff_config {
@@ -101,30 +102,31 @@ struct backoff_config {
 };
 
 struct auth_config {
-  double rate_per_s = 50.0;                                        // gateway-wide /auth requests per second
+  double rate_per_s = 50.0;  // gateway-wide /auth requests per second
   std::chrono::milliseconds token_refresh_after = std::chrono::hours(24 * 6);  // spec §6: token lives 7 days
   backoff_config backoff;
 };
 
 struct cloud_config {
   std::string region = "cn-shanghai";
-  std::string host = "${productKey}.coap.${region}.link.aliyuncs.com";  // template; ${region} resolved at load
-  std::string address;       // where to send instead of host (tests, private endpoints); empty: host
-  std::uint16_t port = 0;    // 0: default_port(mode) per device
+  std::string host =
+      "${productKey}.coap.${region}.link.aliyuncs.com";  // template; ${region} resolved at load
+  std::string address;     // where to send instead of host (tests, private endpoints); empty: host
+  std::uint16_t port = 0;  // 0: default_port(mode) per device
   cloud_mode mode = cloud_mode::dtls;
-  std::string ca_file;       // platform root CA (PEM) for dtls; empty: the system default store
-  content_format content = content_format::json;  // spec §5.1 option 12: 50 or 60
-  int ack_mode = 0;                                // spec §4.1: 0 piggybacked, 1 separate
-  sign_method sign = sign_method::hmacsha1;        // spec §4.2
-  std::uint16_t token_option = 2088;               // spec §5.1, §12 #1: 2088 or 61
-  std::optional<std::uint16_t> accept = 50;        // spec §5.1: none, 42, 50 or 60
+  std::string ca_file;  // platform root CA (PEM) for dtls; empty: the system default store
+  content_format content = content_format::json;          // spec §5.1 option 12: 50 or 60
+  int ack_mode = 0;                                       // spec §4.1: 0 piggybacked, 1 separate
+  sign_method sign = sign_method::hmacsha1;               // spec §4.2
+  std::uint16_t token_option = 2088;                      // spec §5.1, §12 #1: 2088 or 61
+  std::optional<std::uint16_t> accept = 50;               // spec §5.1: none, 42, 50 or 60
   std::string client_id = "${productKey}.${deviceName}";  // spec §4.1 (${pk}/${dn} accepted as short forms)
   first_seq_rule first_seq = first_seq_rule::offset_plus_one;  // spec §5.3
-  bool treat_4_02_as_token_invalid = true;  // spec §6
-  bool drop_empty_payloads = false;         // spec §5.2: empty AES plaintext handling unconfirmed
-  bool send_timestamp = true;               // spec §4.1
-  bool send_signmethod = true;              // spec §4.1
-  std::size_t max_payload = 1024;           // spec §7: max plaintext bytes, larger is dead-lettered
+  bool treat_4_02_as_token_invalid = true;                     // spec §6
+  bool drop_empty_payloads = false;                // spec §5.2: empty AES plaintext handling unconfirmed
+  bool send_timestamp = true;                      // spec §4.1
+  bool send_signmethod = true;                     // spec §4.1
+  std::size_t max_payload = 1024;                  // spec §7: max plaintext bytes, larger is dead-lettered
   std::uint64_t psk_timestamp = 2524608000000ULL;  // spec §12 #10: the DTLS-PSK identity's timestamp
   coap_transmission_config coap;
   auth_config auth;
@@ -132,17 +134,17 @@ struct cloud_config {
 
 // One cloud identity. The loader fills every field: defaults come from `cloud`.
 struct device_config {
-  std::string id;            // default "${productKey}/${deviceName}"
+  std::string id;  // default "${productKey}/${deviceName}"
   std::string product_key;
   std::string device_name;
   gw::app::secret device_secret;
   secret_source secret_from = secret_source::none;
-  std::string client_id;     // resolved from cloud.client_id unless set; <= 64 chars (spec §4.1)
+  std::string client_id;  // resolved from cloud.client_id unless set; <= 64 chars (spec §4.1)
   cloud_mode mode = cloud_mode::dtls;
-  std::string host;          // resolved template: TLS name / SNI
-  std::string address;       // where datagrams go; defaults to host
-  std::uint16_t port = 0;    // resolved: cloud.port or default_port(mode)
-  std::string source;        // "gateway.yaml:12:5", for messages about this device
+  std::string host;        // resolved template: TLS name / SNI
+  std::string address;     // where datagrams go; defaults to host
+  std::uint16_t port = 0;  // resolved: cloud.port or default_port(mode)
+  std::string source;      // "gateway.yaml:12:5", for messages about this device
 };
 
 struct route_config {
@@ -189,7 +191,7 @@ struct config {
   health_config health;
   log_config log;
   std::optional<shard_config> shard;
-  std::vector<std::string> warnings;   // e.g. inline secrets in a file readable by group/others
+  std::vector<std::string> warnings;  // e.g. inline secrets in a file readable by group/others
 };
 
 // Thrown by the loader; what() lists every error, one per line.
@@ -212,7 +214,8 @@ config load_config_from_string(std::string_view text, std::string_view name = "<
 // "500ms", "2s", "5m", "1h", "6d" (one integer and one unit). Returns nullopt on anything else or overflow.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept;
 
-// "1024", "512B", "1KiB", "64MiB", "1GiB", "10KB", "5MB", "1GB". Returns nullopt on anything else or overflow.
+// "1024", "512B", "1KiB", "64MiB", "1GiB", "10KB", "5MB", "1GB". Returns nullopt on anything else or
+// overflow.
 std::optional<std::uint64_t> parse_size(std::string_view text) noexcept;
 
 }  // namespace gw::app

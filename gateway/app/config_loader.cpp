@@ -1,6 +1,7 @@
-// The YAML configuration loader (shared/design.md §4). Every input may be hostile: unknown keys, duplicate keys,
-// wrong types, out-of-range numbers and unresolvable secrets are all refused with `file:line:col: key: message`,
-// and all problems are collected before one config_error is thrown. Secret values never enter a message.
+// The YAML configuration loader (shared/design.md §4). Every input may be hostile: unknown keys, duplicate
+// keys, wrong types, out-of-range numbers and unresolvable secrets are all refused with `file:line:col: key:
+// message`, and all problems are collected before one config_error is thrown. Secret values never enter a
+// message.
 
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
@@ -72,7 +73,8 @@ struct error_list {
 // Collects errors of one file; several reporters may share one error list.
 class reporter {
  public:
-  reporter(std::string file, error_list& errors) : file_(std::move(file)), errors_(errors), index_(errors.files++) {}
+  reporter(std::string file, error_list& errors)
+      : file_(std::move(file)), errors_(errors), index_(errors.files++) {}
 
   std::string where(const YAML::Mark& m) const {
     return file_ + ":" + std::to_string(line_of(m)) + ":" + std::to_string(col_of(m));
@@ -108,23 +110,30 @@ class reporter {
 
 // The messages in document order (file, line, column), capped at max_errors.
 std::vector<std::string> sorted_messages(error_list& errors) {
-  std::stable_sort(errors.items.begin(), errors.items.end(), [](const located_error& a, const located_error& b) {
-    return std::tie(a.file, a.line, a.col) < std::tie(b.file, b.line, b.col);
-  });
+  std::stable_sort(errors.items.begin(), errors.items.end(),
+                   [](const located_error& a, const located_error& b) {
+                     return std::tie(a.file, a.line, a.col) < std::tie(b.file, b.line, b.col);
+                   });
   std::vector<std::string> out;
   out.reserve(errors.items.size() + 1);
   for (auto& e : errors.items) out.push_back(std::move(e.text));
-  if (out.size() >= max_errors) out.push_back("too many errors; the first " + std::to_string(max_errors) + " are shown");
+  if (out.size() >= max_errors)
+    out.push_back("too many errors; the first " + std::to_string(max_errors) + " are shown");
   return out;
 }
 
 const char* type_name(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "a scalar";
-    case YAML::NodeType::Undefined: return "nothing";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Undefined:
+      return "nothing";
   }
   return "?";
 }
@@ -226,8 +235,8 @@ std::optional<bool> as_bool(reporter& r, const YAML::Node& n, std::string_view p
   return std::nullopt;
 }
 
-std::optional<std::uint64_t> as_uint(reporter& r, const YAML::Node& n, std::string_view path, std::uint64_t min,
-                                     std::uint64_t max) {
+std::optional<std::uint64_t> as_uint(reporter& r, const YAML::Node& n, std::string_view path,
+                                     std::uint64_t min, std::uint64_t max) {
   auto t = as_text(r, n, path, "an integer");
   if (!t) return std::nullopt;
   std::uint64_t v = 0;
@@ -239,14 +248,16 @@ std::optional<std::uint64_t> as_uint(reporter& r, const YAML::Node& n, std::stri
     return std::nullopt;
   }
   if (ec == std::errc::result_out_of_range || v < min || v > max) {
-    r.error(n, path,
-            "value " + quote(*t) + " out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    r.error(
+        n, path,
+        "value " + quote(*t) + " out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
     return std::nullopt;
   }
   return v;
 }
 
-std::optional<double> as_double(reporter& r, const YAML::Node& n, std::string_view path, double min, double max) {
+std::optional<double> as_double(reporter& r, const YAML::Node& n, std::string_view path, double min,
+                                double max) {
   auto t = as_text(r, n, path, "a number");
   if (!t) return std::nullopt;
   double v = 0;
@@ -285,7 +296,8 @@ std::optional<std::chrono::milliseconds> as_duration(reporter& r, const YAML::No
   return d;
 }
 
-std::optional<std::uint64_t> as_size(reporter& r, const YAML::Node& n, std::string_view path, std::uint64_t min) {
+std::optional<std::uint64_t> as_size(reporter& r, const YAML::Node& n, std::string_view path,
+                                     std::uint64_t min) {
   auto t = as_text(r, n, path, "a size");
   if (!t) return std::nullopt;
   auto s = parse_size(*t);
@@ -330,7 +342,8 @@ void set(map_reader& m, reporter& r, std::string_view key, bool& out) {
   }
 }
 template <typename T>
-void set_uint(map_reader& m, reporter& r, std::string_view key, T& out, std::uint64_t min, std::uint64_t max) {
+void set_uint(map_reader& m, reporter& r, std::string_view key, T& out, std::uint64_t min,
+              std::uint64_t max) {
   if (auto n = m.get(key)) {
     if (auto v = as_uint(r, *n, m.path(key), min, max)) out = static_cast<T>(*v);
   }
@@ -360,7 +373,8 @@ void set_enum(map_reader& m, reporter& r, std::string_view key, E& out,
 // --- templates ---
 
 // Replaces ${name} by vars[name]; returns the unknown variable's name in `unknown` and nullopt if any.
-std::optional<std::string> expand(std::string_view tmpl, const std::map<std::string, std::string, std::less<>>& vars,
+std::optional<std::string> expand(std::string_view tmpl,
+                                  const std::map<std::string, std::string, std::less<>>& vars,
                                   std::string& unknown) {
   std::string out;
   std::size_t i = 0;
@@ -409,7 +423,8 @@ bool valid_identity_part(std::string_view s) {
 }
 
 bool printable(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
 }
 
 // --- secrets ---
@@ -478,8 +493,9 @@ bool resolve_secret(reporter& r, load_state& st, const YAML::Node& n, std::strin
     } else {
       const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
       if (dir == nullptr || *dir == '\0') {
-        r.error(n, path, "${cred:" + std::string(arg) +
-                             "} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=), which is not set");
+        r.error(n, path,
+                "${cred:" + std::string(arg) +
+                    "} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=), which is not set");
         return false;
       }
       if (arg.find('/') != std::string_view::npos || arg == "." || arg == "..") {
@@ -518,7 +534,8 @@ void parse_mqtt(reporter& r, load_state& st, const YAML::Node& node, mqtt_config
   if (!m.ok()) return;
   if (auto n = m.get("uri")) {
     if (auto v = as_string(r, *n, m.path("uri"))) {
-      static constexpr std::string_view schemes[] = {"tcp://", "ssl://", "mqtt://", "mqtts://", "ws://", "wss://"};
+      static constexpr std::string_view schemes[] = {"tcp://",   "ssl://", "mqtt://",
+                                                     "mqtts://", "ws://",  "wss://"};
       bool ok = std::any_of(std::begin(schemes), std::end(schemes), [&](std::string_view s) {
         return v->size() > s.size() && v->compare(0, s.size(), s) == 0;
       });
@@ -533,7 +550,8 @@ void parse_mqtt(reporter& r, load_state& st, const YAML::Node& node, mqtt_config
   if (auto n = m.get("client_id")) {
     if (auto v = as_string(r, *n, m.path("client_id"))) {
       if (v->empty() || v->size() > 256 || !printable(*v)) {
-        r.error(*n, m.path("client_id"), "must be 1..256 printable characters (a stable id keeps the session)");
+        r.error(*n, m.path("client_id"),
+                "must be 1..256 printable characters (a stable id keeps the session)");
       } else {
         c.client_id = *v;
       }
@@ -559,8 +577,10 @@ void parse_mqtt(reporter& r, load_state& st, const YAML::Node& node, mqtt_config
   set_duration(m, r, "keep_alive", c.keep_alive, std::chrono::seconds(1), std::chrono::seconds(65535));
   set_duration(m, r, "connect_timeout", c.connect_timeout, std::chrono::seconds(1), std::chrono::hours(1));
   set_duration(m, r, "reconnect_min", c.reconnect_min, std::chrono::milliseconds(100), std::chrono::hours(1));
-  set_duration(m, r, "reconnect_max", c.reconnect_max, std::chrono::milliseconds(100), std::chrono::hours(24));
-  set_duration(m, r, "store_timeout", c.store_timeout, std::chrono::milliseconds(1), std::chrono::minutes(10));
+  set_duration(m, r, "reconnect_max", c.reconnect_max, std::chrono::milliseconds(100),
+               std::chrono::hours(24));
+  set_duration(m, r, "store_timeout", c.store_timeout, std::chrono::milliseconds(1),
+               std::chrono::minutes(10));
   if (c.reconnect_min > c.reconnect_max) {
     r.error(m.get("reconnect_min").value_or(node), m.path("reconnect_min"), "must not exceed reconnect_max");
   }
@@ -613,15 +633,19 @@ void parse_cloud(reporter& r, const YAML::Node& node, cloud_config& c) {
   set(m, r, "address", c.address);
   set_uint(m, r, "port", c.port, 1, 65535);
   set_enum(m, r, "mode", c.mode,
-           {{"dtls", cloud_mode::dtls}, {"dtls-psk", cloud_mode::dtls_psk}, {"aes", cloud_mode::aes},
+           {{"dtls", cloud_mode::dtls},
+            {"dtls-psk", cloud_mode::dtls_psk},
+            {"aes", cloud_mode::aes},
             {"plain", cloud_mode::plain}});
   set(m, r, "ca_file", c.ca_file);
-  set_enum(m, r, "content_format", c.content, {{"json", content_format::json}, {"cbor", content_format::cbor}});
+  set_enum(m, r, "content_format", c.content,
+           {{"json", content_format::json}, {"cbor", content_format::cbor}});
   if (auto n = m.get("ack_mode")) {
     if (auto v = as_enum<int>(r, *n, m.path("ack_mode"), {{"0", 0}, {"1", 1}})) c.ack_mode = *v;
   }
   set_enum(m, r, "sign_method", c.sign,
-           {{"hmacmd5", sign_method::hmacmd5}, {"hmacsha1", sign_method::hmacsha1},
+           {{"hmacmd5", sign_method::hmacmd5},
+            {"hmacsha1", sign_method::hmacsha1},
             {"hmacsha256", sign_method::hmacsha256}});
   if (auto n = m.get("token_option")) {
     if (auto v = as_enum<std::uint16_t>(r, *n, m.path("token_option"), {{"2088", 2088}, {"61", 61}})) {
@@ -665,13 +689,15 @@ void parse_cloud(reporter& r, const YAML::Node& node, cloud_config& c) {
     map_reader t(r, *n, m.path("coap"));
     if (t.ok()) {
       auto& p = c.coap;
-      set_duration(t, r, "ack_timeout", p.ack_timeout, std::chrono::milliseconds(10), std::chrono::minutes(5));
+      set_duration(t, r, "ack_timeout", p.ack_timeout, std::chrono::milliseconds(10),
+                   std::chrono::minutes(5));
       if (auto f = t.get("ack_random_factor")) {
         if (auto v = as_double(r, *f, t.path("ack_random_factor"), 1.0, 10.0)) p.ack_random_factor = *v;
       }
       set_uint(t, r, "max_retransmit", p.max_retransmit, 0, 20);
       set_uint(t, r, "nstart", p.nstart, 1, 64);
-      set_duration(t, r, "auth_timeout", p.auth_timeout, std::chrono::milliseconds(100), std::chrono::minutes(10));
+      set_duration(t, r, "auth_timeout", p.auth_timeout, std::chrono::milliseconds(100),
+                   std::chrono::minutes(10));
       set(t, r, "send_uri_host", p.send_uri_host);
       t.finish();
     }
@@ -693,7 +719,8 @@ void parse_cloud(reporter& r, const YAML::Node& node, cloud_config& c) {
       if (auto b = t.get("backoff")) {
         map_reader bm(r, *b, t.path("backoff"));
         if (bm.ok()) {
-          set_duration(bm, r, "initial", a.backoff.initial, std::chrono::milliseconds(1), std::chrono::hours(1));
+          set_duration(bm, r, "initial", a.backoff.initial, std::chrono::milliseconds(1),
+                       std::chrono::hours(1));
           set_duration(bm, r, "max", a.backoff.max, std::chrono::milliseconds(1), std::chrono::hours(24));
           set(bm, r, "jitter", a.backoff.jitter);
           if (a.backoff.initial > a.backoff.max) r.error(*b, bm.path(), "initial must not exceed max");
@@ -742,7 +769,9 @@ void parse_device(reporter& r, load_state& st, const YAML::Node& node, const std
   identity("device_name", d.device_name);
   d.mode = cloud.mode;
   set_enum(m, r, "mode", d.mode,
-           {{"dtls", cloud_mode::dtls}, {"dtls-psk", cloud_mode::dtls_psk}, {"aes", cloud_mode::aes},
+           {{"dtls", cloud_mode::dtls},
+            {"dtls-psk", cloud_mode::dtls_psk},
+            {"aes", cloud_mode::aes},
             {"plain", cloud_mode::plain}});
   if (auto n = m.get("device_secret")) {
     if (resolve_secret(r, st, *n, m.path("device_secret"), d.device_secret, d.secret_from)) {
@@ -751,7 +780,8 @@ void parse_device(reporter& r, load_state& st, const YAML::Node& node, const std
       ok = false;
     }
   } else if (d.mode != cloud_mode::plain) {
-    r.error(node, path, "missing required key \"device_secret\" (mode " + std::string(to_string(d.mode)) + ")");
+    r.error(node, path,
+            "missing required key \"device_secret\" (mode " + std::string(to_string(d.mode)) + ")");
     ok = false;
   }
   std::optional<YAML::Node> id_node = m.get("id");
@@ -818,7 +848,8 @@ void parse_device(reporter& r, load_state& st, const YAML::Node& node, const std
   const YAML::Node& at = id_node ? *id_node : node;
   auto [it, inserted] = index.where.emplace(d.id, r.where(at.Mark()));
   if (!inserted) {
-    r.error(at, id_node ? m.path("id") : path, "duplicate device id " + quote(d.id) + " (first at " + it->second + ")");
+    r.error(at, id_node ? m.path("id") : path,
+            "duplicate device id " + quote(d.id) + " (first at " + it->second + ")");
     return;
   }
   out.push_back(std::move(d));
@@ -835,7 +866,8 @@ void parse_devices(reporter& r, load_state& st, const YAML::Node& node, std::str
   out.reserve(out.size() + node.size());
   std::size_t i = 0;
   for (const auto& d : node) {
-    parse_device(r, st, d, std::string(path) + "[" + std::to_string(i++) + "]", cloud, index, out, inline_secrets);
+    parse_device(r, st, d, std::string(path) + "[" + std::to_string(i++) + "]", cloud, index, out,
+                 inline_secrets);
   }
 }
 
@@ -944,8 +976,12 @@ void parse_log(reporter& r, const YAML::Node& node, log_config& c) {
   map_reader m(r, node, "log");
   if (!m.ok()) return;
   set_enum(m, r, "level", c.level,
-           {{"trace", log_level::trace}, {"debug", log_level::debug}, {"info", log_level::info},
-            {"warn", log_level::warn}, {"error", log_level::error}, {"critical", log_level::critical},
+           {{"trace", log_level::trace},
+            {"debug", log_level::debug},
+            {"info", log_level::info},
+            {"warn", log_level::warn},
+            {"error", log_level::error},
+            {"critical", log_level::critical},
             {"off", log_level::off}});
   set_enum(m, r, "format", c.format, {{"text", log_format::text}, {"json", log_format::json}});
   m.finish();
@@ -1047,7 +1083,8 @@ config load(std::string_view text, const std::string& name, const std::filesyste
       if (auto n = top.get("mqtt")) parse_mqtt(r, st, *n, c.mqtt, inline_secrets);
       if (auto n = top.get("cloud")) parse_cloud(r, *n, c.cloud);
       device_index index;
-      if (auto n = top.get("devices")) parse_devices(r, st, *n, "devices", c.cloud, index, c.devices, inline_secrets);
+      if (auto n = top.get("devices"))
+        parse_devices(r, st, *n, "devices", c.cloud, index, c.devices, inline_secrets);
       warn_if_readable(st, file, name, inline_secrets);
       if (auto n = top.get("devices_file")) {
         auto v = as_string(r, *n, "devices_file");

@@ -85,8 +85,10 @@ TEST(AppConfigErrors, UnknownEnumValueNamesFileLineColumnAndKey) {
                            "cloud:\n"
                            "  region: cn-shanghai\n"
                            "  mode: dtl\n";
-  EXPECT_THAT(errors_of(text),
-              ElementsAre("gateway.yaml:7:9: cloud.mode: unknown value \"dtl\" (expected dtls, dtls-psk, aes, plain)"));
+  EXPECT_THAT(
+      errors_of(text),
+      ElementsAre(
+          "gateway.yaml:7:9: cloud.mode: unknown value \"dtl\" (expected dtls, dtls-psk, aes, plain)"));
 }
 
 TEST(AppConfigErrors, UnknownKeyIsRefusedAtTheKey) {
@@ -127,12 +129,13 @@ TEST(AppConfigErrors, OutOfRangeNumbers) {
                            "  coap:\n"
                            "    ack_random_factor: 0.5\n"
                            "    max_retransmit: 99999999999999999999999\n";
-  EXPECT_THAT(errors_of(text),
-              ElementsAre("gateway.yaml:6:8: mqtt.qos: value \"0\" out of range [1, 2]",
-                          "gateway.yaml:8:9: cloud.port: value \"70000\" out of range [1, 65535]",
-                          "gateway.yaml:10:24: cloud.coap.ack_random_factor: value \"0.5\" out of range [1, 10]",
-                          "gateway.yaml:11:21: cloud.coap.max_retransmit: value \"99999999999999999999999\" out of "
-                          "range [0, 20]"));
+  EXPECT_THAT(
+      errors_of(text),
+      ElementsAre("gateway.yaml:6:8: mqtt.qos: value \"0\" out of range [1, 2]",
+                  "gateway.yaml:8:9: cloud.port: value \"70000\" out of range [1, 65535]",
+                  "gateway.yaml:10:24: cloud.coap.ack_random_factor: value \"0.5\" out of range [1, 10]",
+                  "gateway.yaml:11:21: cloud.coap.max_retransmit: value \"99999999999999999999999\" out of "
+                  "range [0, 20]"));
 }
 
 TEST(AppConfigErrors, DuplicateDeviceIdNamesBothPlaces) {
@@ -140,8 +143,10 @@ TEST(AppConfigErrors, DuplicateDeviceIdNamesBothPlaces) {
                            "  - product_key: pk1\n"
                            "    device_name: dev1\n"
                            "    device_secret: other\n";
-  EXPECT_THAT(errors_of(text),
-              ElementsAre("gateway.yaml:5:5: devices[1]: duplicate device id \"pk1/dev1\" (first at gateway.yaml:2:5)"));
+  EXPECT_THAT(
+      errors_of(text),
+      ElementsAre(
+          "gateway.yaml:5:5: devices[1]: duplicate device id \"pk1/dev1\" (first at gateway.yaml:2:5)"));
 }
 
 TEST(AppConfigErrors, DuplicateMapKey) {
@@ -230,32 +235,36 @@ TEST(AppConfigErrors, HostileInputsAreRefusedNotCrashing) {
 }
 
 TEST(AppConfigErrors, LongClientIdIsRefused) {
-  const std::string text = minimal_device + "cloud: {client_id: \"${productKey}.${deviceName}." +
-                           std::string(60, 'x') + "\"}\n";
+  const std::string text =
+      minimal_device + "cloud: {client_id: \"${productKey}.${deviceName}." + std::string(60, 'x') + "\"}\n";
   EXPECT_THAT(errors_of(text), ElementsAre(HasSubstr("is longer than 64 characters")));
 }
 
 TEST(AppConfigSecrets, FromEnvironment) {
   ::setenv("GW_TEST_SECRET_ENV", "from-env", 1);
   const config c = load_config_from_string(
-      "devices: [{product_key: p, device_name: d, device_secret: \"${env:GW_TEST_SECRET_ENV}\"}]\n", "g.yaml");
+      "devices: [{product_key: p, device_name: d, device_secret: \"${env:GW_TEST_SECRET_ENV}\"}]\n",
+      "g.yaml");
   EXPECT_EQ(c.devices[0].device_secret.reveal(), "from-env");
   EXPECT_EQ(c.devices[0].secret_from, secret_source::env);
 }
 
 TEST(AppConfigSecrets, UnsetEnvironmentVariableIsNamedWithoutAValue) {
   ::unsetenv("GW_TEST_SECRET_UNSET");
-  EXPECT_THAT(errors_of("devices:\n  - {product_key: p, device_name: d, device_secret: \"${env:GW_TEST_SECRET_UNSET}\"}\n"),
-              ElementsAre("gateway.yaml:2:53: devices[0].device_secret: environment variable "
-                          "\"GW_TEST_SECRET_UNSET\" is not set"));
+  EXPECT_THAT(
+      errors_of(
+          "devices:\n  - {product_key: p, device_name: d, device_secret: \"${env:GW_TEST_SECRET_UNSET}\"}\n"),
+      ElementsAre("gateway.yaml:2:53: devices[0].device_secret: environment variable "
+                  "\"GW_TEST_SECRET_UNSET\" is not set"));
 }
 
 TEST(AppConfigSecrets, FromFileWithTrailingNewlineTrimmed) {
   test::scratch_dir dir;
   write_file(dir.path() / "secret", "from-file\n");
-  const config c = load_config_from_string("devices: [{product_key: p, device_name: d, device_secret: \"${file:" +
-                                               (dir.path() / "secret").string() + "}\"}]\n",
-                                           "g.yaml");
+  const config c =
+      load_config_from_string("devices: [{product_key: p, device_name: d, device_secret: \"${file:" +
+                                  (dir.path() / "secret").string() + "}\"}]\n",
+                              "g.yaml");
   EXPECT_EQ(c.devices[0].device_secret.reveal(), "from-file");
   EXPECT_EQ(c.devices[0].secret_from, secret_source::file);
 }
@@ -270,20 +279,23 @@ TEST(AppConfigSecrets, FromSystemdCredential) {
   EXPECT_THAT(errors_of("devices: [{product_key: p, device_name: d, device_secret: \"${cred:../x}\"}]\n"),
               ElementsAre(HasSubstr("must not contain '/'")));
   ::unsetenv("CREDENTIALS_DIRECTORY");
-  EXPECT_THAT(errors_of("devices: [{product_key: p, device_name: d, device_secret: \"${cred:dev-secret}\"}]\n"),
-              ElementsAre(HasSubstr("$CREDENTIALS_DIRECTORY")));
+  EXPECT_THAT(
+      errors_of("devices: [{product_key: p, device_name: d, device_secret: \"${cred:dev-secret}\"}]\n"),
+      ElementsAre(HasSubstr("$CREDENTIALS_DIRECTORY")));
 }
 
 TEST(AppConfigSecrets, ErrorsNeverShowTheSecretValue) {
   test::scratch_dir dir;
   write_file(dir.path() / "empty", "\n");
-  const std::string text = "devices:\n"
-                           "  - {product_key: p, device_name: d, device_secret: \"${file:" +
-                           (dir.path() / "empty").string() + "}\"}\n"
-                           "  - {product_key: p, device_name: e, device_secret: \"${file:/nonexistent/x}\"}\n"
-                           "  - {product_key: p, device_name: f, device_secret: \"${vault:x}\"}\n"
-                           "  - {product_key: p, device_name: g, device_secret: [hunter2-value]}\n"
-                           "  - {product_key: \"p p\", device_name: h, device_secret: hunter3-value}\n";
+  const std::string text =
+      "devices:\n"
+      "  - {product_key: p, device_name: d, device_secret: \"${file:" +
+      (dir.path() / "empty").string() +
+      "}\"}\n"
+      "  - {product_key: p, device_name: e, device_secret: \"${file:/nonexistent/x}\"}\n"
+      "  - {product_key: p, device_name: f, device_secret: \"${vault:x}\"}\n"
+      "  - {product_key: p, device_name: g, device_secret: [hunter2-value]}\n"
+      "  - {product_key: \"p p\", device_name: h, device_secret: hunter3-value}\n";
   auto errs = errors_of(text);
   EXPECT_EQ(errs.size(), 5u);
   for (const auto& e : errs) {
@@ -297,8 +309,8 @@ TEST(AppConfigSecrets, InlineSecretInGroupReadableFileWarns) {
   write_file(path, minimal_device, 0640);
   const config c = load_config(path);
   ASSERT_EQ(c.warnings.size(), 2u);  // the inline secret, and "no routes"
-  EXPECT_THAT(c.warnings[0], AllOf(HasSubstr("devices[0].device_secret"), HasSubstr("0640"),
-                                   Not(HasSubstr("s3cr3t"))));
+  EXPECT_THAT(c.warnings[0],
+              AllOf(HasSubstr("devices[0].device_secret"), HasSubstr("0640"), Not(HasSubstr("s3cr3t"))));
   ::chmod(path.c_str(), 0600);
   EXPECT_THAT(load_config(path).warnings, ElementsAre(HasSubstr("no routes")));
 }
@@ -324,7 +336,8 @@ TEST(AppConfigDevicesFile, TenThousandDevicesLoad) {
   ::setenv("GW_TEST_FLEET_SECRET", "fleet", 1);
   const auto start = std::chrono::steady_clock::now();
   const config c = load_config(dir.path() / "gateway.yaml");
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   RecordProperty("load_ms", static_cast<int>(took.count()));
   std::printf("10000 devices loaded in %lld ms\n", static_cast<long long>(took.count()));
   ASSERT_EQ(c.devices.size(), 10000u);
@@ -337,8 +350,9 @@ TEST(AppConfigDevicesFile, ErrorsNameTheDevicesFile) {
   write_file(dir.path() / "devices.yaml",
              "- {product_key: p, device_name: d, device_secret: x}\n"
              "- {product_key: p, device_name: d, device_secret: x, colour: red}\n");
-  write_file(dir.path() / "gateway.yaml",
-             "devices:\n  - {product_key: p, device_name: d, device_secret: x}\ndevices_file: devices.yaml\n");
+  write_file(
+      dir.path() / "gateway.yaml",
+      "devices:\n  - {product_key: p, device_name: d, device_secret: x}\ndevices_file: devices.yaml\n");
   try {
     load_config(dir.path() / "gateway.yaml");
     FAIL() << "accepted";
@@ -359,7 +373,8 @@ TEST(AppConfigUnits, Durations) {
   EXPECT_EQ(parse_duration("1h"), 1h);
   EXPECT_EQ(parse_duration("6d"), std::chrono::hours(144));
   EXPECT_EQ(parse_duration("0"), 0ms);
-  for (const char* bad : {"", "2", "s", "-1s", "1.5s", "2 s", "2S", "1w", "99999999999999999999d", "9999999999999999d"}) {
+  for (const char* bad :
+       {"", "2", "s", "-1s", "1.5s", "2 s", "2S", "1w", "99999999999999999999d", "9999999999999999d"}) {
     EXPECT_EQ(parse_duration(bad), std::nullopt) << bad;
   }
 }
@@ -372,17 +387,19 @@ TEST(AppConfigUnits, Sizes) {
   EXPECT_EQ(parse_size("1GiB"), 1ULL << 30);
   EXPECT_EQ(parse_size("10KB"), 10000u);
   EXPECT_EQ(parse_size("5MB"), 5000000u);
-  for (const char* bad : {"", "MiB", "1 MiB", "1mib", "-1", "1.5MiB", "99999999999999999999TiB", "16777216TiB"}) {
+  for (const char* bad :
+       {"", "MiB", "1 MiB", "1mib", "-1", "1.5MiB", "99999999999999999999TiB", "16777216TiB"}) {
     EXPECT_EQ(parse_size(bad), std::nullopt) << bad;
   }
 }
 
 TEST(AppConfigUnits, DurationAndSizeErrorsInConfig) {
-  EXPECT_THAT(errors_of(minimal_device + "queue:\n  max_age: 5 minutes\n  max_bytes_per_device: 1TB!\n"),
-              ElementsAre("gateway.yaml:6:12: queue.max_age: expected a duration such as 500ms, 2s, 5m, 1h or 6d, "
-                          "got \"5 minutes\"",
-                          "gateway.yaml:7:25: queue.max_bytes_per_device: expected a size such as 1024, 1KiB, "
-                          "64MiB or 1GiB, got \"1TB!\""));
+  EXPECT_THAT(
+      errors_of(minimal_device + "queue:\n  max_age: 5 minutes\n  max_bytes_per_device: 1TB!\n"),
+      ElementsAre("gateway.yaml:6:12: queue.max_age: expected a duration such as 500ms, 2s, 5m, 1h or 6d, "
+                  "got \"5 minutes\"",
+                  "gateway.yaml:7:25: queue.max_bytes_per_device: expected a size such as 1024, 1KiB, "
+                  "64MiB or 1GiB, got \"1TB!\""));
 }
 
 TEST(AppConfigShard, Parses) {

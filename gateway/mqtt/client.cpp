@@ -1,0 +1,408 @@
+#include "gateway/mqtt/client.hpp"
+
+#include <mqtt/async_client.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+
+#include "gateway/mqtt/error.hpp"
+
+namespace gw::mqtt {
+
+namespace detail {
+
+// Shared by the Paho thread (waiting) and the owner (completing through store_ack).
+struct store_state {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+
+  void complete() noexcept {
+    {
+      std::lock_guard lock(mutex);
+      done = true;
+    }
+    cv.notify_all();
+  }
+};
+
+}  // namespace detail
+
+store_ack& store_ack::operator=(store_ack&& other) noexcept {
+  if (this != &other) {
+    if (state_) state_->complete();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+store_ack::~store_ack() {
+  if (state_) state_->complete();
+}
+
+void store_ack::stored() noexcept {
+  if (state_) std::exchange(state_, nullptr)->complete();
+}
+
+void store_ack::rejected() noexcept {
+  if (state_) std::exchange(state_, nullptr)->complete();
+}
+
+namespace {
+
+bool uri_implies_tls(const std::string& uri) {
+  return uri.rfind("ssl://", 0) == 0 || uri.rfind("mqtts://", 0) == 0 || uri.rfind("wss://", 0) == 0;
+}
+
+}  // namespace
+
+class client::impl : public std::enable_shared_from_this<impl> {
+ public:
+  impl(boost::asio::any_io_executor ex, client_options opts)
+      : ex_(std::move(ex)),
+        opts_(std::move(opts)),
+        timer_(ex_),
+        cli_(opts_.uri, opts_.client_id,
+             ::mqtt::create_options(opts_.protocol_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1),
+             nullptr /* no Paho persistence: the gateway's queue is the store */) {}
+
+  ~impl() {
+    try {
+      cli_.disable_callbacks();
+    } catch (const ::mqtt::exception&) {
+    }
+  }
+
+  void install_callbacks() {
+    // Raw `this`: shutdown() waits for a running callback and disables them before *this goes away.
+    cli_.set_connected_handler([this](const std::string& cause) { on_paho_connected(cause); });
+    cli_.set_connection_lost_handler([this](const std::string& cause) { on_paho_connection_lost(cause); });
+    cli_.set_message_callback([this](::mqtt::const_message_ptr m) { on_paho_message(std::move(m)); });
+  }
+
+  void start() {
+    install_callbacks();
+    do_connect();
+  }
+
+  void do_connect() {
+    if (closing_.load()) return;
+    try {
+      cli_.connect(make_connect_options(opts_), nullptr, connect_listener_);
+    } catch (const ::mqtt::exception& e) {
+      spdlog::warn("mqtt: connect to {} refused locally: {}", opts_.uri, e.what());
+      schedule_retry();
+    }
+  }
+
+  // The first connect failed (Paho reconnects by itself only after a success): retry with backoff.
+  void on_connect_failed(const std::string& why) {
+    spdlog::warn("mqtt: connect to {} failed: {}", opts_.uri, why);
+    boost::asio::post(ex_, [w = weak_from_this()] {
+      if (auto self = w.lock()) self->schedule_retry();
+    });
+  }
+
+  void schedule_retry() {
+    if (closing_.load()) return;
+    const auto delay = std::min<std::chrono::milliseconds>(
+        opts_.reconnect_max, opts_.reconnect_min * (1LL << std::min(retries_, 16)));
+    ++retries_;
+    timer_.expires_after(delay);
+    timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = w.lock();
+      if (ec || !self || self->cli_.is_connected()) return;
+      self->do_connect();
+    });
+  }
+
+  void stop() {
+    if (closing_.exchange(true)) return;
+    timer_.cancel();
+    wake_waiters();
+    try {
+      if (cli_.is_connected() && !opts_.status_topic.empty()) {
+        cli_.publish(opts_.status_topic, opts_.offline_payload.data(), opts_.offline_payload.size(), 1, true);
+      }
+      disconnect_token_ = cli_.disconnect(std::chrono::milliseconds(1000));
+    } catch (const ::mqtt::exception&) {
+      // Not connected: nothing to disconnect.
+    }
+  }
+
+  // Called by ~client: after it, no Paho callback runs or will run.
+  void shutdown() {
+    stop();
+    if (disconnect_token_) {
+      try {
+        disconnect_token_->wait_for(std::chrono::seconds(2));
+      } catch (const ::mqtt::exception&) {
+      }
+    }
+    std::unique_lock lock(mutex_);
+    idle_cv_.wait_for(lock, std::chrono::seconds(2), [&] { return in_callback_ == 0; });
+    lock.unlock();
+    try {
+      cli_.disable_callbacks();
+    } catch (const ::mqtt::exception&) {
+    }
+  }
+
+  void subscribe(std::string filter, int qos) {
+    {
+      std::lock_guard lock(mutex_);
+      subscriptions_.emplace_back(filter, qos);
+    }
+    if (cli_.is_connected()) {
+      try {
+        cli_.subscribe(filter, qos);
+      } catch (const ::mqtt::exception& e) {
+        // The connected handler subscribes again on the next connect.
+        spdlog::warn("mqtt: subscribe {} failed: {}", filter, e.what());
+      }
+    }
+  }
+
+  std::error_code publish(const std::string& topic, const std::string& payload, int qos, bool retain) {
+    if (closing_.load()) return error::stopped;
+    if (!cli_.is_connected()) return error::not_connected;
+    try {
+      cli_.publish(topic, payload.data(), payload.size(), qos, retain);
+    } catch (const ::mqtt::exception& e) {
+      return e.get_return_code() == MQTTASYNC_DISCONNECTED ? error::not_connected : error::publish_failed;
+    }
+    return {};
+  }
+
+  client_stats stats() const {
+    std::lock_guard lock(mutex_);
+    return stats_;
+  }
+
+  bool connected() const { return cli_.is_connected(); }
+
+  message_handler on_message_;
+  connection_handler on_connection_;
+
+ private:
+  // RAII count of running Paho callbacks; false if the client is closing and the callback must return at
+  // once.
+  class callback_scope {
+   public:
+    explicit callback_scope(impl& i) : i_(i) {
+      std::lock_guard lock(i_.mutex_);
+      ++i_.in_callback_;
+    }
+    ~callback_scope() {
+      {
+        std::lock_guard lock(i_.mutex_);
+        --i_.in_callback_;
+      }
+      i_.idle_cv_.notify_all();
+    }
+    callback_scope(const callback_scope&) = delete;
+    callback_scope& operator=(const callback_scope&) = delete;
+
+   private:
+    impl& i_;
+  };
+
+  void on_paho_connected(const std::string& cause) {
+    callback_scope scope(*this);
+    if (closing_.load()) return;
+    std::vector<std::pair<std::string, int>> subs;
+    {
+      std::lock_guard lock(mutex_);
+      subs = subscriptions_;
+      ++stats_.connects;
+    }
+    // Resubscribe on every (re)connect: a broker that lost its state (no persistence) forgets subscriptions.
+    for (const auto& [filter, qos] : subs) {
+      try {
+        cli_.subscribe(filter, qos);
+      } catch (const ::mqtt::exception& e) {
+        spdlog::warn("mqtt: subscribe {} failed: {}", filter, e.what());
+      }
+    }
+    if (!opts_.status_topic.empty()) {
+      try {
+        cli_.publish(opts_.status_topic, opts_.online_payload.data(), opts_.online_payload.size(), 1, true);
+      } catch (const ::mqtt::exception& e) {
+        spdlog::warn("mqtt: publishing online status failed: {}", e.what());
+      }
+    }
+    spdlog::info("mqtt: connected to {} as {}", opts_.uri, opts_.client_id);
+    boost::asio::post(ex_, [w = weak_from_this(), cause] {
+      auto self = w.lock();
+      if (!self) return;
+      self->retries_ = 0;
+      if (self->on_connection_) self->on_connection_(true, cause);
+    });
+  }
+
+  void on_paho_connection_lost(const std::string& cause) {
+    callback_scope scope(*this);
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.connection_losses;
+    }
+    if (closing_.load()) return;
+    spdlog::warn("mqtt: connection to {} lost: {}", opts_.uri, cause.empty() ? "(no cause)" : cause);
+    boost::asio::post(ex_, [w = weak_from_this(), cause] {
+      auto self = w.lock();
+      if (self && self->on_connection_) self->on_connection_(false, cause);
+    });
+  }
+
+  // Paho thread. Blocks until the owner's handler has stored the message (see client.hpp).
+  void on_paho_message(::mqtt::const_message_ptr m) {
+    callback_scope scope(*this);
+    if (closing_.load() || !m) return;
+    inbound_message msg{m->get_topic(), m->get_payload_str(), m->get_qos(), m->is_retained(),
+                        m->is_duplicate()};
+    auto state = std::make_shared<detail::store_state>();
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.messages;
+      waiting_ = state;
+    }
+    boost::asio::post(ex_, [w = weak_from_this(), msg = std::move(msg), state]() mutable {
+      auto self = w.lock();
+      store_ack ack(state);
+      if (self && self->on_message_) self->on_message_(std::move(msg), std::move(ack));
+    });
+    bool done = false;
+    {
+      std::unique_lock lock(state->mutex);
+      done = state->cv.wait_for(lock, opts_.store_timeout, [&] { return state->done || closing_.load(); });
+    }
+    {
+      std::lock_guard lock(mutex_);
+      waiting_.reset();
+      if (!done) ++stats_.store_timeouts;
+    }
+    if (!done) {
+      spdlog::warn(
+          "mqtt: message on {} not stored within {} ms; taking the next one (this one is acknowledged)",
+          m->get_topic(), opts_.store_timeout.count());
+    }
+  }
+
+  void wake_waiters() {
+    std::shared_ptr<detail::store_state> w;
+    {
+      std::lock_guard lock(mutex_);
+      w = waiting_;
+    }
+    if (w) {
+      { std::lock_guard lock(w->mutex); }  // a waiter between its predicate check and its wait sees closing_
+      w->cv.notify_all();
+    }
+  }
+
+  class connect_listener : public ::mqtt::iaction_listener {
+   public:
+    explicit connect_listener(impl& i) : i_(i) {}
+    void on_failure(const ::mqtt::token& tok) override {
+      i_.on_connect_failed("return code " + std::to_string(tok.get_return_code()));
+    }
+    void on_success(const ::mqtt::token&) override {}
+
+   private:
+    impl& i_;
+  };
+
+  boost::asio::any_io_executor ex_;
+  client_options opts_;
+  boost::asio::steady_timer timer_;  // first-connect retries; used on the executor only
+  int retries_ = 0;                  // executor only
+  connect_listener connect_listener_{*this};
+  ::mqtt::async_client cli_;
+  ::mqtt::token_ptr disconnect_token_;
+  std::atomic<bool> closing_{false};
+
+  mutable std::mutex mutex_;  // guards the members below
+  std::condition_variable idle_cv_;
+  int in_callback_ = 0;
+  std::vector<std::pair<std::string, int>> subscriptions_;
+  std::shared_ptr<detail::store_state> waiting_;
+  client_stats stats_;
+};
+
+::mqtt::connect_options client::make_connect_options(const client_options& o) {
+  ::mqtt::connect_options c;
+  if (o.protocol_version == 5) {
+    c.set_mqtt_version(MQTTVERSION_5);
+    c.set_clean_start(o.clean_session);
+    ::mqtt::properties props;
+    props.add({::mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(o.session_expiry.count())});
+    c.set_properties(props);
+  } else {
+    c.set_mqtt_version(MQTTVERSION_3_1_1);
+    c.set_clean_session(o.clean_session);
+  }
+  c.set_keep_alive_interval(o.keep_alive);
+  c.set_connect_timeout(o.connect_timeout);
+  c.set_automatic_reconnect(o.reconnect_min, o.reconnect_max);
+  if (!o.username.empty()) c.set_user_name(o.username);
+  if (!o.password.empty()) c.set_password(o.password);
+  if (!o.status_topic.empty()) {
+    c.set_will(::mqtt::will_options(o.status_topic, o.offline_payload, 1, true));
+  }
+  if (o.tls || uri_implies_tls(o.uri)) {
+    ::mqtt::ssl_options ssl;
+    if (!o.ca_file.empty()) ssl.set_trust_store(o.ca_file);
+    if (!o.cert_file.empty()) ssl.set_key_store(o.cert_file);
+    if (!o.key_file.empty()) ssl.set_private_key(o.key_file);
+    ssl.set_enable_server_cert_auth(o.tls_verify);
+    ssl.set_verify(o.tls_verify);
+    c.set_ssl(std::move(ssl));
+  }
+  return c;
+}
+
+client::client(boost::asio::any_io_executor executor, client_options options) {
+  try {
+    impl_ = std::make_shared<impl>(std::move(executor), std::move(options));
+  } catch (const ::mqtt::exception& e) {
+    throw std::invalid_argument(std::string("mqtt client: ") + e.what());
+  }
+}
+
+client::~client() {
+  if (impl_) impl_->shutdown();
+}
+
+void client::set_message_handler(message_handler handler) {
+  impl_->on_message_ = std::move(handler);
+}
+void client::set_connection_handler(connection_handler handler) {
+  impl_->on_connection_ = std::move(handler);
+}
+void client::subscribe(std::string filter, int qos) {
+  impl_->subscribe(std::move(filter), qos);
+}
+void client::start() {
+  impl_->start();
+}
+void client::stop() {
+  impl_->stop();
+}
+
+std::error_code client::publish(const std::string& topic, const std::string& payload, int qos, bool retain) {
+  return impl_->publish(topic, payload, qos, retain);
+}
+
+bool client::connected() const {
+  return impl_->connected();
+}
+client_stats client::stats() const {
+  return impl_->stats();
+}
+
+}  // namespace gw::mqtt

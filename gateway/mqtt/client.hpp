@@ -1,0 +1,151 @@
+#pragma once
+// gw::mqtt::client — the Paho MQTT C++ (1.2) async client behind an Asio executor (shared/design.md §2, §3).
+//
+// Threads. Paho calls back on its own thread. Every event (connected, connection lost, message) is posted to
+// the owner's executor and the Paho thread returns at once — except message delivery, see below. Public
+// member functions are called on the owner's executor (the loop), except where noted.
+//
+// Connection. Persistent session (MQTT 3.1.1: clean_session false; MQTT 5: clean start false + session
+// expiry), a stable client id, automatic reconnect with exponential backoff (Paho's own after a first
+// success; ours, on a timer on the executor, while the first connect fails), and on every (re)connect: all
+// subscriptions are sent again and "online" is published retained on the status topic, whose last will is
+// "offline" (retained).
+//
+// The acknowledgement window (paho.mqtt.cpp #353). Paho C sends PUBACK for a QoS 1 PUBLISH when it reads the
+// packet, before the message callback runs; so a message that the gateway has not yet stored is already gone
+// from the broker. The adapter narrows that window to one message: the Paho thread, inside the callback,
+// posts the message to the loop and then waits until the owner's handler calls store_ack::stored() (or
+// rejected(), or drops the ack), bounded by client_options::store_timeout. Paho C 1.3 reads the next packet
+// only after the callback returns, so while message N is being stored, N+1 stays unread in the socket and
+// unacknowledged. What remains exposed: the message whose callback is running (acknowledged, not yet durable)
+// — a crash in that moment loses it, and a store that takes longer than store_timeout lets the next one be
+// acknowledged too (logged and counted in stats().store_timeouts). QoS 2 does not close the window: Paho C
+// persists an inbound QoS 2 PUBLISH (key "r-<id>") before PUBREC, but on PUBREL it sends PUBCOMP, queues the
+// message for the callback and deletes the persisted copy — all before the callback has run. A crash after
+// that loses it just the same; the persisted copy only covers the PUBREC..PUBREL round trip, which the broker
+// would resend anyway.
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace mqtt {
+class connect_options;
+}
+
+namespace gw::mqtt {
+
+struct client_options {
+  std::string uri = "tcp://127.0.0.1:1883";  // tcp://, ssl://, mqtt://, mqtts://, ws://, wss://
+  std::string client_id = "mqtt-coap-gateway";
+  std::string username;      // empty: none
+  std::string password;      // empty: none; never logged
+  int protocol_version = 4;  // 4 = MQTT 3.1.1, 5 = MQTT 5
+  bool clean_session = false;
+  std::chrono::seconds session_expiry = std::chrono::hours(24 * 7);  // MQTT 5 only
+  std::chrono::seconds keep_alive{30};
+  std::chrono::seconds connect_timeout{10};
+  std::chrono::seconds reconnect_min{1};
+  std::chrono::seconds reconnect_max{30};
+  std::chrono::milliseconds store_timeout{5000};  // see "The acknowledgement window" above
+  std::string status_topic;                       // empty: no will and no "online"
+  std::string online_payload = "online";
+  std::string offline_payload = "offline";
+  bool tls = false;     // also implied by ssl://, mqtts://, wss://
+  std::string ca_file;  // empty: the system store
+  std::string cert_file;
+  std::string key_file;
+  bool tls_verify = true;
+};
+
+struct inbound_message {
+  std::string topic;
+  std::string payload;  // bytes, not necessarily text
+  int qos = 0;
+  bool retained = false;
+  bool duplicate = false;
+};
+
+namespace detail {
+struct store_state;
+}
+
+// Handed with each message to the handler. Call stored() once the message is durable, or rejected() when it
+// will not be stored (no route, queue full...): either lets Paho go on to the next message. Destroying the
+// ack without calling either counts as rejected. Thread-safe; may be completed from any thread (e.g. the
+// queue's writer).
+class store_ack {
+ public:
+  store_ack() = default;
+  explicit store_ack(std::shared_ptr<detail::store_state> state) noexcept : state_(std::move(state)) {}
+  store_ack(store_ack&&) noexcept = default;
+  store_ack& operator=(store_ack&& other) noexcept;
+  store_ack(const store_ack&) = delete;
+  store_ack& operator=(const store_ack&) = delete;
+  ~store_ack();
+
+  void stored() noexcept;
+  void rejected() noexcept;
+
+ private:
+  std::shared_ptr<detail::store_state> state_;
+};
+
+struct client_stats {
+  std::uint64_t messages = 0;        // deliveries handed to the handler
+  std::uint64_t store_timeouts = 0;  // deliveries whose ack did not come within store_timeout
+  std::uint64_t connects = 0;        // successful connects, first and re-
+  std::uint64_t connection_losses = 0;
+};
+
+class client {
+ public:
+  using message_handler = std::function<void(inbound_message, store_ack)>;
+  // connected == true on every (re)connect (after subscriptions were sent); false with Paho's cause when
+  // lost.
+  using connection_handler = std::function<void(bool connected, const std::string& cause)>;
+
+  // Throws std::invalid_argument if Paho refuses the URI or client id (before the loop runs).
+  client(boost::asio::any_io_executor executor, client_options options);
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+  // Stops (as stop()), then waits up to 2 s for the disconnect to finish and for a running Paho callback to
+  // return.
+  ~client();
+
+  // Install before start(). Both run on the executor.
+  void set_message_handler(message_handler handler);
+  void set_connection_handler(connection_handler handler);
+
+  // Adds a subscription kept for the client's lifetime: sent now if connected, and on every (re)connect.
+  // qos 1 or 2. Thread-safe.
+  void subscribe(std::string filter, int qos = 1);
+
+  // Starts connecting; returns at once. Connection failures are retried until stop().
+  void start();
+
+  // Publishes "offline" (retained) on the status topic, disconnects and ends reconnecting. Returns at once.
+  void stop();
+
+  // Publishes without waiting. Fails with error::not_connected while disconnected (nothing is buffered).
+  // Thread-safe.
+  std::error_code publish(const std::string& topic, const std::string& payload, int qos, bool retain);
+
+  bool connected() const;
+  client_stats stats() const;
+
+  // The connect options the client uses (will, session, TLS, reconnect), for inspection in tests.
+  static ::mqtt::connect_options make_connect_options(const client_options& options);
+
+ private:
+  class impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace gw::mqtt

@@ -1,0 +1,327 @@
+// Integration tests of gw::mqtt::client against a real Mosquitto started by the test (tests/support).
+#include "gateway/mqtt/client.hpp"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <mqtt/async_client.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/mqtt/error.hpp"
+#include "tests/support/mosquitto_fixture.hpp"
+
+namespace gw::mqtt {
+namespace {
+
+using namespace std::chrono_literals;
+using test::mosquitto_fixture;
+
+// Runs the loop until `done` holds or `timeout` passes; returns done().
+bool run_until(boost::asio::io_context& ioc, const std::function<bool()>& done,
+               std::chrono::milliseconds timeout = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    ioc.run_one_for(50ms);
+  }
+  return true;
+}
+
+client_options options_for(const mosquitto_fixture& broker, const std::string& id) {
+  client_options o;
+  o.uri = broker.uri();
+  o.client_id = id;
+  o.reconnect_min = 1s;
+  o.reconnect_max = 2s;
+  o.status_topic = "gw-test/" + id + "/status";
+  return o;
+}
+
+// A plain Paho client standing in for sensors (publisher) or for an operator watching topics.
+struct peer {
+  explicit peer(const mosquitto_fixture& broker, const std::string& id, bool buffer_while_down = false)
+      : cli(broker.uri(), id, make_create_options(buffer_while_down)) {
+    cli.start_consuming();
+    auto opts = ::mqtt::connect_options_builder()
+                    .clean_session(false)
+                    .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(2))
+                    .finalize();
+    cli.connect(opts)->wait_for(10s);
+  }
+  static ::mqtt::create_options make_create_options(bool buffer) {
+    ::mqtt::create_options c(MQTTVERSION_3_1_1, 10000);  // room for a burst of publishes in flight
+    if (buffer) c.set_send_while_disconnected(true);
+    return c;
+  }
+  ~peer() {
+    try {
+      cli.disconnect()->wait_for(2s);
+    } catch (const ::mqtt::exception&) {
+    }
+  }
+  ::mqtt::async_client cli;
+};
+
+// Sockets of this process connected to 127.0.0.1:port.
+std::set<int> sockets_to(std::uint16_t port) {
+  std::set<int> fds;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return fds;
+  while (dirent* e = ::readdir(d)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2) continue;
+    sockaddr_in peer_addr{};
+    socklen_t len = sizeof peer_addr;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer_addr), &len) == 0 &&
+        peer_addr.sin_family == AF_INET && ntohs(peer_addr.sin_port) == port) {
+      fds.insert(fd);
+    }
+  }
+  ::closedir(d);
+  return fds;
+}
+
+TEST(MqttClient, PublishBeforeConnectFailsWithNotConnected) {
+  mosquitto_fixture broker;
+  boost::asio::io_context ioc;
+  client c(ioc.get_executor(), options_for(broker, "gw-not-connected"));
+  EXPECT_EQ(c.publish("x", "y", 1, false), make_error_code(error::not_connected));
+  EXPECT_FALSE(c.connected());
+}
+
+TEST(MqttClient, ReceivesThousandQos1MessagesInOrderThroughTheLoop) {
+  mosquitto_fixture broker;
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  client c(ioc.get_executor(), options_for(broker, "gw-order"));
+  std::vector<std::string> got;
+  int connects = 0;
+  const auto loop_thread = std::this_thread::get_id();
+  bool wrong_thread = false;
+  c.set_message_handler([&](inbound_message m, store_ack ack) {
+    wrong_thread |= std::this_thread::get_id() != loop_thread;
+    EXPECT_EQ(m.qos, 1);
+    got.push_back(std::move(m.payload));
+    ack.stored();
+  });
+  c.set_connection_handler([&](bool up, const std::string&) { connects += up ? 1 : 0; });
+  c.subscribe("sensors/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return connects == 1; }));
+  ASSERT_TRUE(broker.wait_for_log("gw-order 1 sensors/#", 10s));
+
+  // The publisher runs in its own process: Paho C serves all clients of a process from one receive thread, so
+  // an in-process publisher would wait for its PUBACKs while the adapter's callback waits for the store.
+  const auto pub =
+      test::run_command("seq 0 999 | mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker.port()) +
+                        " -i sensor-publisher -q 1 -t sensors/dev1/t -l 2>&1");
+  ASSERT_EQ(pub.status, 0) << pub.output;
+  ASSERT_TRUE(run_until(
+      ioc, [&] { return got.size() >= 1000; }, 60s))
+      << got.size();
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(got[static_cast<std::size_t>(i)], std::to_string(i));
+  EXPECT_FALSE(wrong_thread);
+  EXPECT_EQ(c.stats().messages, 1000u);
+  EXPECT_EQ(c.stats().store_timeouts, 0u);
+}
+
+TEST(MqttClient, NextMessageWaitsUntilThePreviousIsStored) {
+  mosquitto_fixture broker;
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  auto opts = options_for(broker, "gw-window");
+  opts.store_timeout = 60s;
+  client c(ioc.get_executor(), opts);
+  std::vector<std::string> got;
+  std::vector<store_ack> held;
+  bool up = false;
+  c.set_message_handler([&](inbound_message m, store_ack ack) {
+    got.push_back(m.payload);
+    held.push_back(std::move(ack));
+  });
+  c.set_connection_handler([&](bool u, const std::string&) { up = u; });
+  c.subscribe("w/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return up; }));
+  ASSERT_TRUE(broker.wait_for_log("gw-window 1 w/#", 10s));
+  peer pub(broker, "window-publisher");
+  pub.cli.publish("w/a", "first", 1, false)->wait_for(10s);
+  pub.cli.publish("w/a", "second", 1, false)->wait_for(10s);
+
+  ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 1; }));
+  // Bounded observation: while "first" is not stored, Paho must not hand over "second".
+  ioc.run_for(300ms);
+  EXPECT_EQ(got.size(), 1u);
+  held.front().stored();
+  ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 2; }));
+  EXPECT_EQ(got[1], "second");
+  held.back().stored();
+}
+
+TEST(MqttClient, StoreTimeoutLetsDeliveryContinueAndIsCounted) {
+  mosquitto_fixture broker;
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  auto opts = options_for(broker, "gw-timeout");
+  opts.store_timeout = 100ms;
+  client c(ioc.get_executor(), opts);
+  std::vector<store_ack> held;  // never completed
+  bool up = false;
+  c.set_message_handler([&](inbound_message, store_ack ack) { held.push_back(std::move(ack)); });
+  c.set_connection_handler([&](bool u, const std::string&) { up = u; });
+  c.subscribe("s/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return up; }));
+  ASSERT_TRUE(broker.wait_for_log("gw-timeout 1 s/#", 10s));
+  peer pub(broker, "timeout-publisher");
+  for (int i = 0; i < 3; ++i) pub.cli.publish("s/x", "m", 1, false)->wait_for(10s);
+  ASSERT_TRUE(run_until(ioc, [&] { return held.size() == 3; }));
+  ASSERT_TRUE(run_until(
+      ioc, [&] { return c.stats().store_timeouts >= 2; }, 10s));
+}
+
+TEST(MqttClient, BrokerRestartReconnectsAndDeliversWhatWasPublishedMeanwhile) {
+  mosquitto_fixture broker;
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  client c(ioc.get_executor(), options_for(broker, "gw-restart"));
+  std::vector<std::string> got;
+  int ups = 0;
+  int downs = 0;
+  c.set_message_handler([&](inbound_message m, store_ack ack) {
+    got.push_back(m.payload);
+    ack.stored();
+  });
+  c.set_connection_handler([&](bool up, const std::string&) { (up ? ups : downs) += 1; });
+  c.subscribe("r/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return ups == 1; }));
+  ASSERT_TRUE(broker.wait_for_log("gw-restart 1 r/#", 10s));
+
+  // A persistent QoS 1 publisher that buffers while the broker is away.
+  peer pub(broker, "restart-publisher", /*buffer_while_down=*/true);
+  ASSERT_TRUE(pub.cli.publish("r/x", "before", 1, false)->wait_for(10s));
+  ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 1; }));
+
+  broker.stop();
+  ASSERT_TRUE(run_until(ioc, [&] { return downs == 1; }));
+  std::vector<::mqtt::delivery_token_ptr> pending;
+  for (int i = 0; i < 50; ++i)
+    pending.push_back(pub.cli.publish("r/x", "during-" + std::to_string(i), 1, false));
+  broker.start();
+
+  ASSERT_TRUE(run_until(
+      ioc, [&] { return ups >= 2 && got.size() >= 51; }, 60s))
+      << got.size();
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i + 1)], "during-" + std::to_string(i));
+  EXPECT_GE(c.stats().connects, 2u);
+}
+
+TEST(MqttClient, ResubscribesWhenTheBrokerLostItsState) {
+  mosquitto_fixture broker;
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  client c(ioc.get_executor(), options_for(broker, "gw-resub"));
+  std::vector<std::string> got;
+  int ups = 0;
+  c.set_message_handler([&](inbound_message m, store_ack ack) {
+    got.push_back(m.payload);
+    ack.stored();
+  });
+  c.set_connection_handler([&](bool up, const std::string&) { ups += up ? 1 : 0; });
+  c.subscribe("q/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return ups == 1; }));
+  ASSERT_TRUE(broker.wait_for_log("gw-resub 1 q/#", 10s));
+
+  // A crash that loses the broker's persistence: no session, no subscription survives.
+  broker.kill_hard();
+  std::filesystem::remove(broker.dir() / "mosquitto.db");
+  broker.start();
+  ASSERT_TRUE(run_until(
+      ioc, [&] { return ups >= 2; }, 60s));
+  ASSERT_TRUE(broker.wait_for_log("gw-resub 1 q/#", 10s));  // this run's output only
+
+  peer pub(broker, "resub-publisher");
+  ASSERT_TRUE(pub.cli.publish("q/x", "after", 1, false)->wait_for(10s));
+  ASSERT_TRUE(run_until(ioc, [&] { return !got.empty(); }));
+  EXPECT_EQ(got.back(), "after");
+}
+
+TEST(MqttClient, ConnectOptionsCarryWillSessionAndReconnect) {
+  client_options o;
+  o.status_topic = "gw/status";
+  o.protocol_version = 5;
+  const auto c = client::make_connect_options(o);
+  EXPECT_EQ(c.get_will_topic(), "gw/status");
+  ASSERT_TRUE(c.get_will_message());
+  EXPECT_EQ(c.get_will_message()->get_payload_str(), "offline");
+  EXPECT_TRUE(c.get_will_message()->is_retained());
+  EXPECT_EQ(c.get_will_message()->get_qos(), 1);
+  EXPECT_FALSE(c.is_clean_start());
+  EXPECT_EQ(c.get_mqtt_version(), MQTTVERSION_5);
+  EXPECT_TRUE(c.get_automatic_reconnect());
+  EXPECT_EQ(::mqtt::get<uint32_t>(c.get_properties(), ::mqtt::property::SESSION_EXPIRY_INTERVAL),
+            7u * 24 * 3600);
+  o.protocol_version = 4;
+  EXPECT_FALSE(client::make_connect_options(o).is_clean_session());
+}
+
+TEST(MqttClient, StatusOnlineRetainedAndWillOfflineOnAbruptDisconnect) {
+  mosquitto_fixture broker;
+  peer watcher(broker, "status-watcher");
+  const std::string topic = "gw-test/gw-lwt/status";
+  watcher.cli.subscribe(topic, 1)->wait_for(10s);
+  const std::set<int> before = sockets_to(broker.port());
+
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  client c(ioc.get_executor(), options_for(broker, "gw-lwt"));
+  int ups = 0;
+  c.set_connection_handler([&](bool up, const std::string&) { ups += up ? 1 : 0; });
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return ups == 1; }));
+
+  auto next_status = [&]() -> std::string {
+    ::mqtt::const_message_ptr m;
+    if (!watcher.cli.try_consume_message_for(&m, 10s) || !m) return "<none>";
+    return m->get_payload_str();
+  };
+  EXPECT_EQ(next_status(), "online");
+
+  // Drop the adapter's TCP connection without DISCONNECT: the broker must publish the will.
+  std::set<int> after = sockets_to(broker.port());
+  std::vector<int> adapter_fds;
+  for (int fd : after) {
+    if (before.count(fd) == 0) adapter_fds.push_back(fd);
+  }
+  ASSERT_EQ(adapter_fds.size(), 1u);
+  ::shutdown(adapter_fds.front(), SHUT_RDWR);
+  EXPECT_EQ(next_status(), "offline");
+  ASSERT_TRUE(run_until(ioc, [&] { return ups == 2; }));
+  EXPECT_EQ(next_status(), "online");
+
+  // A later subscriber sees the retained status.
+  peer late(broker, "late-watcher");
+  late.cli.subscribe(topic, 1)->wait_for(10s);
+  ::mqtt::const_message_ptr m;
+  ASSERT_TRUE(late.cli.try_consume_message_for(&m, 10s));
+  EXPECT_EQ(m->get_payload_str(), "online");
+  EXPECT_TRUE(m->is_retained());
+}
+
+}  // namespace
+}  // namespace gw::mqtt
