@@ -6,7 +6,9 @@ namespace {
 constexpr std::uint8_t payload_marker = 0xFF;
 
 // RFC 7252 §3.1: size of the extension bytes for a delta or length value.
-constexpr std::size_t extension_size(std::size_t v) noexcept { return v < 13 ? 0 : v < 269 ? 1 : 2; }
+constexpr std::size_t extension_size(std::size_t v) noexcept {
+  return v < 13 ? 0 : v < 269 ? 1 : 2;
+}
 
 constexpr std::uint8_t nibble(std::size_t v) noexcept {
   return static_cast<std::uint8_t>(v < 13 ? v : v < 269 ? 13 : 14);
@@ -23,7 +25,8 @@ void put_extension(std::vector<std::uint8_t>& out, std::size_t v) {
 }
 
 // Reads the extended form of a delta/length nibble (RFC 7252 §3.1). Returns false when truncated.
-bool read_extension(std::span<const std::uint8_t> in, std::size_t& pos, unsigned nib, std::size_t& value) noexcept {
+bool read_extension(std::span<const std::uint8_t> in, std::size_t& pos, unsigned nib,
+                    std::size_t& value) noexcept {
   if (nib < 13) {
     value = nib;
     return true;

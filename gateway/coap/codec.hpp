@@ -11,9 +11,9 @@
 
 namespace gw::coap {
 
-/// Parses one datagram (RFC 7252 §3). On success `out` holds exactly the datagram's message; on error `out` is
-/// valid but unspecified and the code is a gw::coap::error. Never throws except std::bad_alloc, never reads past
-/// the span.
+/// Parses one datagram (RFC 7252 §3). On success `out` holds exactly the datagram's message; on error `out`
+/// is valid but unspecified and the code is a gw::coap::error. Never throws except std::bad_alloc, never
+/// reads past the span.
 std::error_code decode(std::span<const std::uint8_t> datagram, message& out) noexcept;
 
 /// Serializes `msg` (RFC 7252 §3, §3.1) by APPENDING to `out`; clear `out` first for a fresh datagram.

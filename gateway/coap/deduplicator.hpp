@@ -9,9 +9,9 @@
 
 namespace gw::coap {
 
-/// Californium's Deduplicator: remembers the MIDs of CON/NON messages the peer sent us, each for EXCHANGE_LIFETIME
-/// (RFC 7252 §4.5), so a repeat is recognised and not delivered twice. Memory is bounded by `capacity`: when
-/// full, the oldest entry is forgotten first.
+/// Californium's Deduplicator: remembers the MIDs of CON/NON messages the peer sent us, each for
+/// EXCHANGE_LIFETIME (RFC 7252 §4.5), so a repeat is recognised and not delivered twice. Memory is bounded by
+/// `capacity`: when full, the oldest entry is forgotten first.
 class deduplicator {
  public:
   deduplicator(duration lifetime, std::size_t capacity) noexcept : lifetime_(lifetime), capacity_(capacity) {}

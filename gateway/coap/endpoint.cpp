@@ -37,7 +37,8 @@ void endpoint::cancel(request_id id) {
     queued_.erase(q);
     return;
   }
-  auto o = std::find_if(outstanding_.begin(), outstanding_.end(), [id](const exchange& e) { return e.id == id; });
+  auto o =
+      std::find_if(outstanding_.begin(), outstanding_.end(), [id](const exchange& e) { return e.id == id; });
   if (o == outstanding_.end()) return;
   matcher_.remove_mid(o->request.message_id());
   matcher_.remove_token(o->request.token());
@@ -46,7 +47,8 @@ void endpoint::cancel(request_id id) {
 }
 
 exchange* endpoint::find_outstanding(request_id id) noexcept {
-  auto it = std::find_if(outstanding_.begin(), outstanding_.end(), [id](const exchange& e) { return e.id == id; });
+  auto it =
+      std::find_if(outstanding_.begin(), outstanding_.end(), [id](const exchange& e) { return e.id == id; });
   return it == outstanding_.end() ? nullptr : &*it;
 }
 
@@ -80,7 +82,8 @@ void endpoint::transmit_first(time_point now, exchange& ex) {
 }
 
 void endpoint::complete(time_point now, request_id id, std::error_code ec, message response) {
-  auto it = std::find_if(outstanding_.begin(), outstanding_.end(), [id](const exchange& e) { return e.id == id; });
+  auto it =
+      std::find_if(outstanding_.begin(), outstanding_.end(), [id](const exchange& e) { return e.id == id; });
   if (it == outstanding_.end()) return;
   matcher_.remove_mid(it->request.message_id());
   matcher_.remove_token(it->request.token());

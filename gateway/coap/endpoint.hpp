@@ -22,27 +22,29 @@ namespace gw::coap {
 
 struct response_event {
   request_id id;
-  std::error_code ec;        // empty on a response; coap::error::{timeout, reset, cancelled, separate_response_timeout} otherwise
+  std::error_code ec;        // empty on a response; coap::error::{timeout, reset, cancelled,
+                             // separate_response_timeout} otherwise
   message response;          // valid when !ec
   unsigned retransmissions;  // how many times the request was re-sent
   duration rtt;              // first send -> response (or failure)
 };
 
 /// Counters since construction. `sent` counts every datagram queued for the wire (requests, retransmissions,
-/// ACKs, RSTs); `retransmitted`, `acks_sent`, `rsts_sent` are parts of it. `received` counts every datagram given
-/// to on_datagram; `malformed` and `duplicates` are parts of it. `timeouts` counts error::timeout and
+/// ACKs, RSTs); `retransmitted`, `acks_sent`, `rsts_sent` are parts of it. `received` counts every datagram
+/// given to on_datagram; `malformed` and `duplicates` are parts of it. `timeouts` counts error::timeout and
 /// error::separate_response_timeout failures, `resets` error::reset ones.
-struct endpoint_stats { std::uint64_t sent, retransmitted, received, malformed, duplicates, acks_sent, rsts_sent,
-                        timeouts, resets; };
+struct endpoint_stats {
+  std::uint64_t sent, retransmitted, received, malformed, duplicates, acks_sent, rsts_sent, timeouts, resets;
+};
 
-/// Sans-io CoAP client endpoint for one peer (RFC 7252 §4, §5): the caller feeds datagrams and time, and drains
-/// datagrams to send and response events. Not thread-safe; never throws on network input.
+/// Sans-io CoAP client endpoint for one peer (RFC 7252 §4, §5): the caller feeds datagrams and time, and
+/// drains datagrams to send and response events. Not thread-safe; never throws on network input.
 ///
 /// Incoming: ACK/RST are matched by MID; a piggybacked response (ACK with the request's token) completes the
-/// request; an empty ACK switches it to waiting for a separate response; a CON response is ACKed and delivered
-/// once (a repeat is re-ACKed only); a NON response is delivered once; a response for no known token is answered
-/// with RST if CON and ignored otherwise; an empty CON (ping) and any CON request get RST (spec §7: we are a
-/// client); malformed datagrams are counted and dropped.
+/// request; an empty ACK switches it to waiting for a separate response; a CON response is ACKed and
+/// delivered once (a repeat is re-ACKed only); a NON response is delivered once; a response for no known
+/// token is answered with RST if CON and ignored otherwise; an empty CON (ping) and any CON request get RST
+/// (spec §7: we are a client); malformed datagrams are counted and dropped.
 class endpoint {
  public:
   endpoint(transmission_params params, std::uint16_t first_message_id, std::uint64_t random_seed);
@@ -50,8 +52,9 @@ class endpoint {
   /// Queues `request` (its MID and token are overwritten at first transmission). type con is retransmitted,
   /// non is not; ack/rst are sent as con. Sent at once if fewer than NSTART requests are outstanding.
   request_id send(time_point now, message request);
-  /// Forgets the request; no event is reported for it. A queued request that may now start is sent at the next
-  /// call taking `now`; next_deadline() reports the last known time meanwhile, so the driver calls on_timer.
+  /// Forgets the request; no event is reported for it. A queued request that may now start is sent at the
+  /// next call taking `now`; next_deadline() reports the last known time meanwhile, so the driver calls
+  /// on_timer.
   void cancel(request_id id);
   void on_datagram(time_point now, std::span<const std::uint8_t> datagram) noexcept;
   void on_timer(time_point now);

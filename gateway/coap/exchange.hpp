@@ -23,10 +23,10 @@ struct exchange {
   std::vector<std::uint8_t> datagram;  ///< encoded request; every retransmission resends exactly these bytes
   state current = state::queued;
   time_point first_sent{};
-  time_point deadline{};               ///< next retransmission, or when waiting for a response gives up
-  duration timeout{};                  ///< current retransmission timeout (doubles per retransmission)
+  time_point deadline{};  ///< next retransmission, or when waiting for a response gives up
+  duration timeout{};     ///< current retransmission timeout (doubles per retransmission)
   unsigned retransmissions = 0;
-  bool acknowledged = false;           ///< an empty ACK was received (deadline is the separate-response timeout)
+  bool acknowledged = false;  ///< an empty ACK was received (deadline is the separate-response timeout)
 };
 
 }  // namespace gw::coap

@@ -12,9 +12,13 @@ matcher::token_key matcher::key_of(std::span<const std::uint8_t> token) noexcept
   return key;
 }
 
-void matcher::add_mid(std::uint16_t mid, request_id id) { by_mid_[mid] = id; }
+void matcher::add_mid(std::uint16_t mid, request_id id) {
+  by_mid_[mid] = id;
+}
 
-void matcher::remove_mid(std::uint16_t mid) noexcept { by_mid_.erase(mid); }
+void matcher::remove_mid(std::uint16_t mid) noexcept {
+  by_mid_.erase(mid);
+}
 
 std::optional<request_id> matcher::find_mid(std::uint16_t mid) const noexcept {
   auto it = by_mid_.find(mid);
@@ -26,7 +30,9 @@ bool matcher::add_token(std::span<const std::uint8_t> token, request_id id) {
   return by_token_.emplace(key_of(token), id).second;
 }
 
-void matcher::remove_token(std::span<const std::uint8_t> token) noexcept { by_token_.erase(key_of(token)); }
+void matcher::remove_token(std::span<const std::uint8_t> token) noexcept {
+  by_token_.erase(key_of(token));
+}
 
 std::optional<request_id> matcher::find_token(std::span<const std::uint8_t> token) const noexcept {
   if (token.size() > 8) return std::nullopt;

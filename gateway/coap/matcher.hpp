@@ -12,8 +12,8 @@
 
 namespace gw::coap {
 
-/// Californium's Matcher, client side: our outgoing MID -> exchange for ACK/RST (RFC 7252 §4.2), token -> exchange
-/// for responses, piggybacked or separate (RFC 7252 §5.3.2).
+/// Californium's Matcher, client side: our outgoing MID -> exchange for ACK/RST (RFC 7252 §4.2), token ->
+/// exchange for responses, piggybacked or separate (RFC 7252 §5.3.2).
 class matcher {
  public:
   void add_mid(std::uint16_t mid, request_id id);

@@ -30,7 +30,8 @@ void message::add_option(std::uint16_t number, std::span<const std::uint8_t> val
 }
 
 void message::add_option(std::uint16_t number, std::string_view value) {
-  add_option(number, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
+  add_option(number, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(value.data()),
+                                                   value.size()));
 }
 
 void message::add_uint_option(std::uint16_t number, std::uint64_t value) {
@@ -93,13 +94,16 @@ std::string message::uri_path() const {
 
 bool message::operator==(const message& other) const noexcept {
   return type_ == other.type_ && code_ == other.code_ && message_id_ == other.message_id_ &&
-         std::ranges::equal(token(), other.token()) && options_ == other.options_ && payload_ == other.payload_;
+         std::ranges::equal(token(), other.token()) && options_ == other.options_ &&
+         payload_ == other.payload_;
 }
 
 message make_empty_ack(std::uint16_t message_id) noexcept {
   return message(message_type::ack, code::empty, message_id);
 }
 
-message make_rst(std::uint16_t message_id) noexcept { return message(message_type::rst, code::empty, message_id); }
+message make_rst(std::uint16_t message_id) noexcept {
+  return message(message_type::rst, code::empty, message_id);
+}
 
 }  // namespace gw::coap

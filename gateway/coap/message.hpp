@@ -18,15 +18,23 @@ enum class message_type : std::uint8_t { con = 0, non = 1, ack = 2, rst = 3 };
 constexpr std::uint8_t make_code(unsigned cls, unsigned detail) noexcept {
   return static_cast<std::uint8_t>(((cls & 0x7u) << 5) | (detail & 0x1fu));
 }
-constexpr unsigned code_class(std::uint8_t c) noexcept { return c >> 5; }
-constexpr unsigned code_detail(std::uint8_t c) noexcept { return c & 0x1fu; }
+constexpr unsigned code_class(std::uint8_t c) noexcept {
+  return c >> 5;
+}
+constexpr unsigned code_detail(std::uint8_t c) noexcept {
+  return c & 0x1fu;
+}
 /// RFC 7252 §12.1: 0.01..0.31 are requests.
-constexpr bool is_request(std::uint8_t c) noexcept { return code_class(c) == 0 && c != 0; }
+constexpr bool is_request(std::uint8_t c) noexcept {
+  return code_class(c) == 0 && c != 0;
+}
 /// RFC 7252 §12.1.2: classes 2, 4 and 5 are responses; 1, 3, 6, 7 are reserved.
 constexpr bool is_response(std::uint8_t c) noexcept {
   return code_class(c) == 2 || code_class(c) == 4 || code_class(c) == 5;
 }
-constexpr bool is_success(std::uint8_t c) noexcept { return code_class(c) == 2; }
+constexpr bool is_success(std::uint8_t c) noexcept {
+  return code_class(c) == 2;
+}
 
 /// "c.dd", e.g. "4.01".
 std::string to_string(std::uint8_t code);

@@ -4,9 +4,9 @@
 
 namespace gw::coap {
 
-/// xoshiro256** (Blackman & Vigna, 2018) seeded through splitmix64. Deterministic for a given seed, so tests and
-/// the endpoint's token/jitter draws are reproducible. Not cryptographic: CoAP tokens only need to be unguessable
-/// off-path for a DTLS-protected session (RFC 7252 §5.3.1), which the seed's source must provide.
+/// xoshiro256** (Blackman & Vigna, 2018) seeded through splitmix64. Deterministic for a given seed, so tests
+/// and the endpoint's token/jitter draws are reproducible. Not cryptographic: CoAP tokens only need to be
+/// unguessable off-path for a DTLS-protected session (RFC 7252 §5.3.1), which the seed's source must provide.
 class prng {
  public:
   explicit prng(std::uint64_t seed) noexcept {

@@ -12,7 +12,7 @@ class reliability_layer {
  public:
   enum class action {
     retransmit,  ///< resend exchange.datagram; the deadline was moved to the next timeout
-    fail,        ///< give up: error::timeout (or separate_response_timeout when the CON had been acknowledged)
+    fail,  ///< give up: error::timeout (or separate_response_timeout when the CON had been acknowledged)
   };
 
   explicit reliability_layer(const transmission_params& params) noexcept : params_(params) {}
@@ -20,7 +20,8 @@ class reliability_layer {
   /// RFC 7252 §4.2: initial timeout uniformly random in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR].
   duration initial_timeout(prng& random) const noexcept;
 
-  /// First transmission at `now`: CON arms the retransmission timer; NON waits MAX_TRANSMIT_WAIT for a response.
+  /// First transmission at `now`: CON arms the retransmission timer; NON waits MAX_TRANSMIT_WAIT for a
+  /// response.
   void on_first_send(exchange& ex, time_point now, prng& random) const noexcept;
 
   /// An empty ACK arrived (RFC 7252 §5.2.2): stop retransmitting, wait separate_response_timeout from `now`.

@@ -14,9 +14,9 @@
 namespace gw::coap::fuzz {
 
 /// Returns false if the codec or endpoint broke a contract on `data`:
-/// decode -> encode -> decode must give an equal message, the re-encoding must be byte-identical and as long as
-/// encoded_size() says; an endpoint fed the input (as a whole datagram, and split at its first byte's value into
-/// two datagrams) must stay consistent. Crashes and sanitizer reports are caught by the harness.
+/// decode -> encode -> decode must give an equal message, the re-encoding must be byte-identical and as long
+/// as encoded_size() says; an endpoint fed the input (as a whole datagram, and split at its first byte's
+/// value into two datagrams) must stay consistent. Crashes and sanitizer reports are caught by the harness.
 inline bool check_coap_input(std::span<const std::uint8_t> data) {
   message first;
   if (!decode(data, first)) {

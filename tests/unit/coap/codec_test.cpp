@@ -188,8 +188,8 @@ TEST(CoapCodec, AcceptsEdgeCases) {
 
 TEST(CoapCodec, ErrorCategoryNamesEveryValue) {
   EXPECT_STREQ(coap_category().name(), "coap");
-  for (int v = static_cast<int>(error::truncated_header); v <= static_cast<int>(error::separate_response_timeout);
-       ++v) {
+  for (int v = static_cast<int>(error::truncated_header);
+       v <= static_cast<int>(error::separate_response_timeout); ++v) {
     const std::error_code ec = make_error_code(static_cast<error>(v));
     EXPECT_NE(ec.message(), "unknown coap error") << v;
     EXPECT_TRUE(ec);

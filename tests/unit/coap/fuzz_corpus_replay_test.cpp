@@ -18,7 +18,8 @@ TEST(CoapFuzzCorpusReplay, EveryCorpusFileKeepsTheContracts) {
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
     std::ifstream in(entry.path(), std::ios::binary);
-    const std::vector<std::uint8_t> data{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    const std::vector<std::uint8_t> data{std::istreambuf_iterator<char>(in),
+                                         std::istreambuf_iterator<char>()};
     EXPECT_TRUE(fuzz::check_coap_input(data)) << entry.path();
     ++files;
   }

@@ -31,7 +31,9 @@ inline bytes hex(std::string_view text) {
   return out;
 }
 
-inline bytes ascii(std::string_view text) { return bytes(text.begin(), text.end()); }
+inline bytes ascii(std::string_view text) {
+  return bytes(text.begin(), text.end());
+}
 
 /// Concatenates byte pieces, so a wire image reads as its fields.
 inline bytes cat(std::initializer_list<bytes> pieces) {
