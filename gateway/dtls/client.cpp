@@ -223,6 +223,7 @@ void client::drain_application_data() {
     }
     const int e = SSL_get_error(ssl_, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      release_buffers();
       return;
     }
     if (e == SSL_ERROR_ZERO_RETURN) {
@@ -247,6 +248,26 @@ void client::classify_failure(int ssl_error) {
     std::string why = drain_openssl_errors();
     fail(error::protocol_error, why.empty() ? "SSL error " + std::to_string(ssl_error) : why);
   }
+}
+
+void client::release_buffers() {
+  // Idle sessions keep no record buffers (~17 KiB read + ~1.3 KiB write); refused while data is pending.
+  if (SSL_free_buffers(ssl_) == 1) {
+    buffers_released_ = true;
+  }
+}
+
+void client::restore_buffers() {
+  if (!buffers_released_) {
+    return;
+  }
+  // OpenSSL 3.0's DTLS write paths (SSL_write, SSL_shutdown) do not re-create freed buffers and would crash;
+  // its read path does (dtls1_read_bytes -> ssl3_setup_buffers). The read BIO is empty between calls, so this
+  // zero-length read only sets the buffers up.
+  std::uint8_t probe = 0;
+  (void)SSL_read(ssl_, &probe, 0);
+  ERR_clear_error();
+  buffers_released_ = false;
 }
 
 void client::fail(error e, std::string detail) {
@@ -336,8 +357,10 @@ std::error_code client::send(std::span<const std::uint8_t> plaintext) {
     return {};
   }
   ERR_clear_error();
+  restore_buffers();
   const int r = SSL_write(ssl_, plaintext.data(), static_cast<int>(plaintext.size()));
   if (r > 0) {
+    release_buffers();
     return {};
   }
   classify_failure(SSL_get_error(ssl_, r));
@@ -365,6 +388,7 @@ bool client::poll_plaintext(std::vector<std::uint8_t>& datagram) {
 void client::close() {
   if (state_ == state::handshaking || state_ == state::connected) {
     ERR_clear_error();
+    restore_buffers();
     (void)SSL_shutdown(ssl_);
     ERR_clear_error();
   }

@@ -96,6 +96,8 @@ class client {
   void fail(error e, std::string detail);
   void classify_failure(int ssl_error);
   void arm_retransmit(std::chrono::milliseconds duration);
+  void release_buffers();
+  void restore_buffers();
 
   std::shared_ptr<context> ctx_;
   SSL* ssl_;
@@ -109,6 +111,7 @@ class client {
   std::error_code error_;
   std::string detail_;
   int fatal_alert_ = -1;  // description of a received fatal alert
+  bool buffers_released_ = false;
 
   time_point now_{};  // the `now` of the call being served (read by OpenSSL callbacks)
   time_point started_{};

@@ -234,5 +234,38 @@ TEST(DtlsClient, LostClientFlightIsRecoveredByRetransmission) {
   EXPECT_EQ(c->current_state(), client::state::connected) << c->last_error_detail();
 }
 
+
+// Idle sessions free their record buffers between calls (memory per session); every path must restore them.
+TEST(DtlsClient, ManyMessagesBothWaysWithBuffersReleasedBetweenCalls) {
+  std::error_code ec;
+  auto c = client::create(psk_context(), psk_config(), ec);
+  auto peer = spec_peer();
+  c->start(time_point{});
+  peer.pump(*c, time_point{});
+  ASSERT_EQ(c->current_state(), client::state::connected);
+  std::vector<std::uint8_t> d;
+  std::string expected_at_peer;
+  for (int i = 0; i < 50; ++i) {
+    const std::string up = "up-" + std::to_string(i);
+    const std::string down = "down-" + std::to_string(i);
+    if (i % 3 != 2) {
+      ASSERT_FALSE(c->send(bytes_of(up)));
+      ASSERT_TRUE(c->poll_transmit(d));
+      peer.on_datagram(d);
+      expected_at_peer += up;
+    }
+    if (i % 2 == 0) {
+      c->on_datagram(time_point{}, peer.write(down));
+      ASSERT_TRUE(c->poll_plaintext(d));
+      EXPECT_EQ(d, bytes_of(down));
+    }
+  }
+  EXPECT_EQ(peer.received(), expected_at_peer);
+  c->close();
+  ASSERT_TRUE(c->poll_transmit(d));
+  peer.on_datagram(d);
+  EXPECT_TRUE(peer.got_close_notify());
+}
+
 }  // namespace
 }  // namespace gw::dtls
