@@ -141,4 +141,9 @@ with Sim(BIN, endpoints=("aes",), args=["--seq-allow-equal", "--plaintext-errors
     t.eq("--seq-allow-equal: seq == seqOffset -> 2.05", code(m["code"]), "2.05")
     m = c.request("/topic/x", b"x", [(2088, b"bad")])
     t.eq("--plaintext-errors: 4.01 with text", (code(m["code"]), m["payload"]), ("4.01", b"Token invalid"))
+with Sim(BIN, endpoints=("aes",), args=["--token-lifetime", "0"]) as s:
+    c = Client(s.ports["aes"])
+    t.eq("auth with --token-lifetime 0", code(c.auth(PK, "sensor-0003", device_secret(3))["code"]), "2.05")
+    t.eq("token past its lifetime -> 4.01", code(c.publish("/%s/sensor-0003/a" % PK, b"{}")["code"]), "4.01")
+    t.eq("counted as token_expired", s.stats_now()["rejected"], {"token_expired": 1})
 t.done()

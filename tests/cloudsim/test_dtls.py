@@ -88,6 +88,10 @@ try:
         st = s.stats_now()
         t.eq("auth ok count", st["auth_ok"], 3)
         t.true("DTLS handshake failures counted", st["auth_failed"].get("dtls_handshake", 0) >= 1, json.dumps(st))
+        rc, log = s.stop()
+        t.eq("clean exit", rc, 0)
+        if rc != 0:
+            print(log[-2000:])
 finally:
     shutil.rmtree(certs, ignore_errors=True)
 t.done()

@@ -111,6 +111,10 @@ with Sim(BIN, endpoints=("aes",)) as s:
         full = json.load(f)
     t.true("SIGUSR1 writes the stats file with per-device counters",
            full["per_device"]["%s/sensor-0001" % PK]["accepted"] >= 5, json.dumps(full)[:300])
+    rc, log = s.stop()
+    t.eq("clean exit after faults and restart", rc, 0)
+    if rc != 0:
+        print(log[-2000:])
 
 
 def error_pattern():
