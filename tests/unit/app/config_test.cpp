@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "gateway/app/config_mqtt.hpp"
 #include "tests/support/process.hpp"
 
 namespace gw::app {
@@ -407,6 +408,28 @@ TEST(AppConfigShard, Parses) {
   ASSERT_TRUE(c.shard.has_value());
   EXPECT_EQ(c.shard->index, 2u);
   EXPECT_EQ(c.shard->count, 8u);
+}
+
+TEST(AppConfigMqtt, MapsOntoAdapterOptions) {
+  ::setenv("GW_TEST_MQTT_PASSWORD", "pw", 1);
+  const config c = load_config_from_string(minimal_device +
+                                               "mqtt:\n"
+                                               "  uri: ssl://broker:8883\n"
+                                               "  client_id: gw-7\n"
+                                               "  password: \"${env:GW_TEST_MQTT_PASSWORD}\"\n"
+                                               "  protocol: \"5\"\n"
+                                               "  qos: 2\n"
+                                               "  reconnect_min: 1500ms\n",
+                                           "g.yaml");
+  const auto o = to_client_options(c.mqtt);
+  EXPECT_EQ(o.uri, "ssl://broker:8883");
+  EXPECT_EQ(o.client_id, "gw-7");
+  EXPECT_EQ(o.password, "pw");
+  EXPECT_EQ(o.protocol_version, 5);
+  EXPECT_TRUE(o.tls);
+  EXPECT_EQ(o.reconnect_min, std::chrono::seconds(2));
+  EXPECT_EQ(o.status_topic, "mqtt-coap-gateway/gw-7/status");
+  EXPECT_EQ(c.mqtt.qos, 2);
 }
 
 }  // namespace

@@ -261,6 +261,51 @@ TEST(MqttClient, ResubscribesWhenTheBrokerLostItsState) {
   EXPECT_EQ(got.back(), "after");
 }
 
+// The persistent session (3.1.1: clean session off; 5: clean start off + session expiry) keeps QoS 1 messages
+// published while the gateway is away.
+class MqttClientSession : public ::testing::TestWithParam<int> {};
+
+TEST_P(MqttClientSession, KeepsMessagesPublishedWhileAway) {
+  mosquitto_fixture broker;
+  const std::string id = "gw-session-v" + std::to_string(GetParam());
+  auto opts = options_for(broker, id);
+  opts.protocol_version = GetParam();
+  std::vector<std::string> got;
+  {
+    boost::asio::io_context ioc;
+    auto work = boost::asio::make_work_guard(ioc);
+    client c(ioc.get_executor(), opts);
+    bool up = false;
+    c.set_message_handler([&](inbound_message m, store_ack ack) {
+      got.push_back(m.payload);
+      ack.stored();
+    });
+    c.set_connection_handler([&](bool u, const std::string&) { up = u; });
+    c.subscribe("p/#", 1);
+    c.start();
+    ASSERT_TRUE(run_until(ioc, [&] { return up; }));
+    ASSERT_TRUE(broker.wait_for_log(id + " 1 p/#", 10s));
+  }  // the client disconnects and is destroyed
+  const auto pub =
+      test::run_command("seq 1 20 | mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker.port()) +
+                        " -i away-publisher -q 1 -t p/x -l 2>&1");
+  ASSERT_EQ(pub.status, 0) << pub.output;
+
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  client c(ioc.get_executor(), opts);
+  c.set_message_handler([&](inbound_message m, store_ack ack) {
+    got.push_back(m.payload);
+    ack.stored();
+  });
+  c.subscribe("p/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return got.size() >= 20; })) << got.size();
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], std::to_string(i + 1));
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, MqttClientSession, ::testing::Values(4, 5));
+
 TEST(MqttClient, ConnectOptionsCarryWillSessionAndReconnect) {
   client_options o;
   o.status_topic = "gw/status";
