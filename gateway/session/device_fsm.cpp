@@ -41,6 +41,10 @@ void device_fsm::start(time_point now) {
   started_ = true;
   stopped_ = false;
   failed_ = false;
+  auth_rejections_ = 0;
+  consecutive_timeouts_ = 0;
+  retry_backoff_.reset();
+  publish_backoff_.reset();
   pump(now);
   settle("start");
 }
@@ -98,20 +102,7 @@ void device_fsm::transport_failed(time_point now, std::error_code reason) {
   if (!started_ || stopped_ || failed_ || transport_ == transport_state::down) {
     return;
   }
-  if (auth_ == auth_state::waiting_slot) {
-    emit(cancel_auth_slot{});
-  }
-  auth_ = auth_state::none;
-  requeue_in_flight();
-  emit(close_transport{});
-  transport_ = transport_state::down;
-  renew_at_.reset();
-  retry_at_ = now + retry_backoff_.next();
-  ++stats_.consecutive_failures;
-  std::string text = "transport failed: " + reason.message();
-  record_error(now, make_error_code(error::transport_failed), std::nullopt, text);
-  pump(now);
-  settle(std::move(text));
+  drop_transport(now, make_error_code(error::transport_failed), "transport failed: " + reason.message());
 }
 
 void device_fsm::auth_slot_granted(time_point now) {
@@ -131,6 +122,10 @@ void device_fsm::auth_slot_granted(time_point now) {
 
 void device_fsm::auth_response(time_point now, answer outcome, std::optional<auth_grant> grant) {
   if (stopped_ || failed_ || auth_ != auth_state::in_flight) {
+    return;
+  }
+  if (count_timeout(now, outcome)) {
+    ++stats_.auth_failures;
     return;
   }
   auth_ = auth_state::none;
@@ -255,6 +250,9 @@ void device_fsm::publish_result(time_point now, message_handle handle, answer ou
                    "publish unavailable: " + describe(outcome));
       break;
   }
+  if (count_timeout(now, outcome)) {
+    return;
+  }
   pump(now);
   settle(std::move(reason));
 }
@@ -303,8 +301,8 @@ std::optional<device_fsm::time_point> device_fsm::next_deadline() const noexcept
   if (!pending_.empty()) {
     consider(publish_hold_);
   }
-  if (token_usable_ && auth_ == auth_state::none) {
-    consider(renew_at_);
+  if (transport_ == transport_state::up && !retry_at_ && token_usable_ && auth_ == auth_state::none) {
+    consider(renew_at_);  // only when timer() would act on it: a past deadline must never be reported twice
   }
   return out;
 }
@@ -339,6 +337,13 @@ bool device_fsm::can_publish() const noexcept {
 }
 
 void device_fsm::pump(time_point now) {
+  // Deadlines that passed count as elapsed for any input, not only timer().
+  if (retry_at_ && now >= *retry_at_) {
+    retry_at_.reset();
+  }
+  if (publish_hold_ && now >= *publish_hold_) {
+    publish_hold_.reset();
+  }
   if (!started_ || stopped_ || failed_ || retry_at_) {
     return;
   }
@@ -413,6 +418,41 @@ void device_fsm::requeue_in_flight() {
     ++stats_.messages_retried;
   }
   in_flight_.clear();
+}
+
+void device_fsm::drop_transport(time_point now, std::error_code ec, std::string text) {
+  if (auth_ == auth_state::waiting_slot) {
+    emit(cancel_auth_slot{});
+  }
+  if (auth_ != auth_state::none && token_usable_ && !renew_at_) {
+    renew_at_ = now;  // the dropped auth was a renewal: renew again once the transport is back
+  }
+  auth_ = auth_state::none;
+  consecutive_timeouts_ = 0;
+  requeue_in_flight();
+  emit(close_transport{});
+  transport_ = transport_state::down;
+  retry_at_ = now + retry_backoff_.next();
+  ++stats_.consecutive_failures;
+  record_error(now, ec, std::nullopt, text);
+  pump(now);
+  settle(std::move(text));
+}
+
+bool device_fsm::count_timeout(time_point now, answer outcome) {
+  if (outcome.kind != answer_kind::timeout) {
+    consecutive_timeouts_ = 0;  // any answer shows the path works
+    return false;
+  }
+  ++consecutive_timeouts_;
+  if (config_.reconnect_after_timeouts == 0 || consecutive_timeouts_ < config_.reconnect_after_timeouts ||
+      transport_ != transport_state::up) {
+    return false;
+  }
+  drop_transport(
+      now, make_error_code(error::no_answer),
+      "no answer " + std::to_string(consecutive_timeouts_) + " times in a row: reopening the transport");
+  return true;
 }
 
 void device_fsm::auth_failed(time_point now, const verdict& v, std::error_code ec,

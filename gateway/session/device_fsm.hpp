@@ -60,6 +60,10 @@ struct device_fsm_config {
   std::size_t max_in_flight = 1;
   // Consecutive /auth refusals (auth_long_backoff rows) before the device gives up (failed); 0 = never.
   std::uint32_t max_auth_rejections = 10;
+  // Consecutive exchanges without any answer (no ACK after MAX_RETRANSMIT) before the transport is reopened
+  // (new socket, new DTLS handshake): a server that lost our DTLS session, or a NAT that lost our mapping,
+  // stays silent. 0 = never. The messages are retried either way (spec §6 last row).
+  std::uint32_t reconnect_after_timeouts = 3;
 };
 
 // What the owner parsed from a 2.xx /auth answer (spec §4.3). The owner keeps `random` and the AES key
@@ -193,6 +197,8 @@ class device_fsm {
   void send_next_publish();
   void requeue(const queued& msg);
   void requeue_in_flight();
+  void drop_transport(time_point now, std::error_code ec, std::string text);
+  bool count_timeout(time_point now, answer outcome);
   void auth_failed(time_point now, const verdict& v, std::error_code ec, std::optional<answer> outcome,
                    std::string text);
   void give_up(time_point now, std::error_code ec, std::optional<answer> outcome, std::string text);
@@ -224,6 +230,7 @@ class device_fsm {
   std::optional<time_point> renew_at_;      // proactive renewal (or its retry) while the token is usable
   std::optional<time_point> publish_hold_;  // publish backoff
   std::uint32_t auth_rejections_ = 0;
+  std::uint32_t consecutive_timeouts_ = 0;  // exchanges (auth or publish) without any answer
 
   std::deque<queued> pending_;
   std::vector<sent> in_flight_;  // in send order

@@ -29,6 +29,8 @@ class category final : public std::error_category {
         return "token rejected";
       case error::transport_failed:
         return "transport failed";
+      case error::no_answer:
+        return "no answer from the cloud";
     }
     return "unknown session error";
   }

@@ -15,6 +15,7 @@ enum class error {
   publish_unavailable,    ///< A publish got 5.xx or no ACK; retried with backoff.
   token_rejected,    ///< A publish got 4.01/4.02 (token invalid or expired); the device re-authenticates.
   transport_failed,  ///< The socket or DTLS session failed; reopened after backoff.
+  no_answer,  ///< reconnect_after_timeouts exchanges in a row got no answer; the transport was reopened.
 };
 
 const std::error_category& session_category() noexcept;

@@ -76,7 +76,11 @@ struct driver {
   actions ack(message_handle h) { return result(h, answer::response(codes::changed)); }
   actions tick(time_point t) {
     now = t;
-    return fsm.timer(now), drain();
+    fsm.timer(now);
+    // timer() consumes every deadline that is due: the owner never spins on a past one.
+    const auto next = fsm.next_deadline();
+    EXPECT_TRUE(!next || *next > now);
+    return drain();
   }
   actions advance(device_fsm::duration d) { return tick(now + d); }
 
@@ -373,6 +377,17 @@ TEST(DeviceFsm, ServerErrorBacksOffThenSucceedsNeverDeadLetters) {
   EXPECT_EQ(h.state, device_state::ready);
 }
 
+TEST(DeviceFsm, AMessageAfterAnExpiredHoldGoesOutAtOnce) {
+  driver d(config_for(security_mode::aes));
+  d.make_ready_aes("t", 0);
+  d.msg(1);
+  d.result(1, answer::response(codes::internal_server_error));
+  d.now += 1s;  // the owner's timer is late; a new message arrives first
+  const auto sends = only<send_publish>(d.msg(2));
+  ASSERT_EQ(sends.size(), 1U);
+  EXPECT_EQ(sends[0].handle, 1U);  // order kept: the retried message first
+}
+
 TEST(DeviceFsm, AuthBadSignBacksOffExponentiallyCapped) {
   auto c = config_for(security_mode::aes);
   c.max_auth_rejections = 0;  // never give up
@@ -566,6 +581,77 @@ TEST(DeviceFsm, TransportFailureRequeuesAndReopensAfterBackoffKeepingTheToken) {
   EXPECT_EQ(p.seq, 2U);
   // The old exchange's late answer is ignored.
   EXPECT_TRUE(d.result(99, answer::response(codes::changed)).empty());
+}
+
+TEST(DeviceFsm, SilentCloudMakesTheTransportReopenAfterConsecutiveTimeouts) {
+  auto c = config_for(security_mode::dtls);
+  c.reconnect_after_timeouts = 3;
+  driver d(c);
+  d.start();
+  d.slot();
+  d.up();
+  d.ok_auth("t");
+  ASSERT_EQ(one<send_publish>(d.msg(1)).handle, 1U);
+  auto a = d.result(1, answer::timeout());
+  EXPECT_FALSE(has<close_transport>(a));
+  one<send_publish>(d.advance(1s));
+  a = d.result(1, answer::timeout());
+  EXPECT_FALSE(has<close_transport>(a));
+  one<send_publish>(d.advance(2s));
+  a = d.result(1, answer::timeout());
+  EXPECT_TRUE(has<close_transport>(a));
+  EXPECT_FALSE(has<dead_letter>(a));  // spec §6: never dead-letter a timeout
+  EXPECT_EQ(d.fsm.state(), device_state::backing_off);
+  EXPECT_EQ(d.fsm.health(d.now).last_error->ec, make_error_code(error::no_answer));
+
+  // New handshake (through a slot), token kept, the message goes out again.
+  EXPECT_TRUE(has<request_auth_slot>(d.tick(*d.fsm.next_deadline())));
+  EXPECT_EQ(d.fsm.state(), device_state::handshaking);
+  EXPECT_TRUE(has<open_transport>(d.slot()));
+  d.now += 4s;  // the publish hold from the last timeout
+  a = d.up();
+  EXPECT_FALSE(has<send_auth>(a));
+  EXPECT_EQ(d.fsm.state(), device_state::ready);
+  EXPECT_EQ(one<send_publish>(a).handle, 1U);
+}
+
+TEST(DeviceFsm, AnAnswerResetsTheTimeoutCount) {
+  auto c = config_for(security_mode::aes);
+  c.reconnect_after_timeouts = 2;
+  driver d(c);
+  d.make_ready_aes("t", 0);
+  d.msg(1);
+  d.result(1, answer::timeout());
+  d.advance(1s);
+  d.result(1, answer::response(codes::internal_server_error));
+  d.advance(2s);
+  EXPECT_FALSE(has<close_transport>(d.result(1, answer::timeout())));
+}
+
+TEST(DeviceFsm, RenewalInterruptedByATransportFailureIsRedone) {
+  driver d(config_for(security_mode::aes));
+  d.make_ready_aes("t1", 0);
+  d.advance(std::chrono::hours(24 * 6));
+  ASSERT_TRUE(has<send_auth>(d.slot()));
+  d.fsm.transport_failed(d.now, std::make_error_code(std::errc::network_down));
+  d.drain();
+  d.tick(*d.fsm.next_deadline());
+  EXPECT_TRUE(has<request_auth_slot>(d.up()));
+  EXPECT_EQ(d.fsm.state(), device_state::renewing);
+}
+
+TEST(DeviceFsm, TransportFailureKeepsTheRenewalDeadline) {
+  driver d(config_for(security_mode::aes));
+  d.make_ready_aes("t1", 0);
+  const auto renew = d.now + std::chrono::hours(24 * 6);
+  d.advance(1h);
+  d.fsm.transport_failed(d.now, std::make_error_code(std::errc::network_down));
+  d.drain();
+  d.tick(*d.fsm.next_deadline());
+  d.up();
+  EXPECT_EQ(d.fsm.state(), device_state::ready);
+  EXPECT_EQ(d.fsm.next_deadline(), renew);
+  EXPECT_TRUE(has<request_auth_slot>(d.tick(renew)));
 }
 
 TEST(DeviceFsm, StopAbortsCleanly) {
