@@ -84,6 +84,7 @@ struct options {
   std::string control_path;
   std::uint64_t seed = 1;
   std::int64_t token_lifetime_s = 7 * 24 * 3600;  // spec §6: 7 days
+  unsigned session_timeout_s = 300;               // libcoap idle CoAP/DTLS session timeout
   std::optional<std::uint32_t> seq_offset;        // fixed seqOffset instead of a random one
   bool seq_allow_equal = false;
   bool plaintext_errors = false;
@@ -200,6 +201,9 @@ class simulator {
   double error_500_ = 0;
   int delay_ms_ = 0;
   std::vector<std::unique_ptr<endpoint_info>> endpoints_;
+  // Answers waiting in a libcoap async (separate responses); owned here so none leaks if a session goes
+  // first.
+  std::unordered_map<const void*, std::unique_ptr<reply>> pending_;
   std::string psk_storage_;
   coap_bin_const_t psk_result_{};
   int epoll_fd_ = -1;
@@ -614,7 +618,7 @@ void simulator::on_request(endpoint_info& ep, coap_session_t* session, const coa
         coap_add_data(response, stored->payload.size(),
                       reinterpret_cast<const std::uint8_t*>(stored->payload.data()));
       }
-      delete stored;
+      pending_.erase(stored);
       coap_async_set_app_data(async, nullptr);
     }
     return;  // libcoap 4.3 removes a triggered async when this handler returns
@@ -683,7 +687,9 @@ void simulator::on_request(endpoint_info& ep, coap_session_t* session, const coa
         delay_ms_ > 0 ? static_cast<coap_tick_t>(delay_ms_) * COAP_TICKS_PER_SECOND / 1000 : 1;
     coap_async_t* a = coap_register_async(session, request, delay);
     if (a != nullptr) {
-      coap_async_set_app_data(a, new reply(std::move(r)));
+      auto owned = std::make_unique<reply>(std::move(r));
+      coap_async_set_app_data(a, owned.get());
+      pending_.emplace(owned.get(), std::move(owned));
       return;
     }
   }
@@ -790,7 +796,7 @@ coap_context_t* simulator::make_context(endpoint_info& ep, std::string& error) {
   for (std::uint16_t o : {opt_token, opt_seq, opt_message_id, opt_token_legacy}) coap_register_option(ctx, o);
   coap_register_event_handler(ctx, event_handler);
   coap_context_set_max_idle_sessions(ctx, 0);
-  coap_context_set_session_timeout(ctx, 600);
+  coap_context_set_session_timeout(ctx, opt_.session_timeout_s);
   coap_proto_t proto = COAP_PROTO_UDP;
   if (ep.m == mode::psk) {
     proto = COAP_PROTO_DTLS;
@@ -901,6 +907,7 @@ void simulator::restart_contexts() {
     ev.data.ptr = ep.get();
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ep->coap_fd, &ev);
   }
+  pending_.clear();  // their asyncs went with the old contexts
 }
 
 json simulator::stats_json(bool per_device) const {
@@ -1155,6 +1162,8 @@ Behaviour:
   --seed N              seed for tokens, randoms, seqOffsets and fault decisions (default 1)
   --token-lifetime S    token lifetime in seconds (default 604800 = 7 days)
   --seq-offset N        fixed seqOffset (default: random 1..1000)
+  --session-timeout S   forget idle CoAP/DTLS sessions after S seconds (default 300; a DTLS client
+                        reusing its source port is ignored until its old session goes)
   --seq-allow-equal     accept seq == seqOffset (what the C SDKs send first)
   --separate            answer every request with an empty ACK and a separate CON response
   --plaintext-errors    add plaintext diagnostics to error answers (AES mode too)
@@ -1207,6 +1216,8 @@ int parse_args(int argc, char** argv, options& o) {
         o.token_lifetime_s = std::stoll(need(i));
       else if (a == "--seq-offset")
         o.seq_offset = static_cast<std::uint32_t>(std::stoul(need(i)));
+      else if (a == "--session-timeout")
+        o.session_timeout_s = static_cast<unsigned>(std::stoul(need(i)));
       else if (a == "--seq-allow-equal")
         o.seq_allow_equal = true;
       else if (a == "--separate")
