@@ -85,6 +85,18 @@ TEST(CloudsimFixture, GeneratedDevicesAreDeterministic) {
   EXPECT_NE(cloudsim_process::device_secret(1), cloudsim_process::device_secret(2));
 }
 
+TEST(CloudsimFixture, DtlsEndpointsGetTheirOwnPorts) {
+  cloudsim_process sim({.aes = false, .psk = true, .dtls = true});
+  EXPECT_NE(sim.psk_port(), 0);
+  EXPECT_NE(sim.dtls_port(), 0);
+  EXPECT_NE(sim.psk_port(), sim.dtls_port());
+  EXPECT_EQ(sim.aes_port(), 0);
+  EXPECT_TRUE(std::filesystem::exists(sim.ca_file()));
+  // A plain-UDP datagram to a DTLS port is not CoAP to it: no answer, and the emulator keeps running.
+  EXPECT_EQ(exchange(sim.psk_port(), plain_publish(3, "x", "y", "z")), -1);
+  EXPECT_TRUE(sim.process().running());
+}
+
 TEST(CloudsimFixture, StopsByPidWithCleanExit) {
   cloudsim_process sim({.aes = true});
   const pid_t pid = sim.process().pid();
