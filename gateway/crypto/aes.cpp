@@ -31,7 +31,9 @@ EVP_CIPHER_CTX* thread_cipher_ctx() noexcept {
   return ctx.get();
 }
 
-const unsigned char* iv_bytes() noexcept { return reinterpret_cast<const unsigned char*>(aes_iv.data()); }
+const unsigned char* iv_bytes() noexcept {
+  return reinterpret_cast<const unsigned char*>(aes_iv.data());
+}
 
 // Runs one CBC operation into `out` (sized by the caller to at least in + 16); returns bytes written or -1.
 int run_cipher(const aes_key& key, bool enc, const std::uint8_t* in, std::size_t in_len, std::uint8_t* out) {
@@ -65,7 +67,9 @@ std::optional<aes_key> aes_key::from_bytes(std::span<const std::uint8_t> bytes) 
   return k;
 }
 
-aes_key::~aes_key() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
+aes_key::~aes_key() {
+  OPENSSL_cleanse(bytes_.data(), bytes_.size());
+}
 
 aes_key derive_aes_key(const secret& device_secret, std::string_view random) {
   aes_key k;
@@ -94,7 +98,8 @@ std::vector<std::uint8_t> encrypt(const aes_key& key, std::span<const std::uint8
   return out;
 }
 
-std::optional<std::vector<std::uint8_t>> decrypt(const aes_key& key, std::span<const std::uint8_t> ciphertext) {
+std::optional<std::vector<std::uint8_t>> decrypt(const aes_key& key,
+                                                 std::span<const std::uint8_t> ciphertext) {
   if (ciphertext.empty() || ciphertext.size() % 16 != 0) {
     return std::nullopt;
   }

@@ -47,7 +47,8 @@ inline std::vector<std::uint8_t> encrypt(const aes_key& key, std::string_view pl
 
 // Inverse of encrypt. nullopt if the input is empty, not a multiple of 16 or has invalid padding: the caller
 // then treats the payload as plaintext (spec §5.2, "be more robust than the SDK").
-std::optional<std::vector<std::uint8_t>> decrypt(const aes_key& key, std::span<const std::uint8_t> ciphertext);
+std::optional<std::vector<std::uint8_t>> decrypt(const aes_key& key,
+                                                 std::span<const std::uint8_t> ciphertext);
 
 // Option 2089: AES(decimal ASCII seq), always 16 bytes for a 32-bit seq (spec §5.2).
 std::array<std::uint8_t, 16> encrypt_seq(const aes_key& key, std::uint32_t seq);

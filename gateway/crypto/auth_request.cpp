@@ -1,7 +1,6 @@
 #include "gateway/crypto/auth_request.hpp"
 
 #include <nlohmann/json.hpp>
-
 #include <string_view>
 #include <vector>
 
@@ -21,10 +20,18 @@ bool valid_utf8(std::string_view s) noexcept {
       ++i;
       continue;
     }
-    if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; }
-    else { return false; }
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
     if (i + n >= s.size()) {
       return false;
     }
@@ -53,7 +60,8 @@ std::size_t utf8_length(std::string_view s) noexcept {
 
 }  // namespace
 
-auth_request make_auth_request(const auth_request_params& p, const secret& device_secret, std::error_code& ec) {
+auth_request make_auth_request(const auth_request_params& p, const secret& device_secret,
+                               std::error_code& ec) {
   ec.clear();
   if (p.product_key.empty() || p.device_name.empty() || p.client_id.empty()) {
     ec = error::missing_identity;
@@ -76,9 +84,8 @@ auth_request make_auth_request(const auth_request_params& p, const secret& devic
   const sign_method method = p.send_signmethod ? p.method : sign_method::hmacmd5;
   const std::string ack_text = p.ack_mode ? std::to_string(*p.ack_mode) : std::string();
 
-  std::vector<sign_field> fields{{"productKey", p.product_key},
-                                 {"deviceName", p.device_name},
-                                 {"clientId", p.client_id}};
+  std::vector<sign_field> fields{
+      {"productKey", p.product_key}, {"deviceName", p.device_name}, {"clientId", p.client_id}};
   if (p.timestamp) fields.emplace_back("timestamp", *p.timestamp);
   if (p.seq) fields.emplace_back("seq", *p.seq);
   // Spec §4.1: ackMode is not in the exclusion list, so it is signed when sent.

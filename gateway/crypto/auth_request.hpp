@@ -20,7 +20,7 @@ struct auth_request_params {
   std::optional<std::string> seq;        ///< AES mode only: decimal text (spec §4.1)
   std::optional<unsigned> ack_mode;      ///< 0 piggybacked / 1 separate; signed as its decimal text if set
   sign_method method = sign_method::hmacmd5;
-  bool send_signmethod = true;           ///< false: iotkit form, signmethod omitted (spec §12 #3); needs hmacmd5
+  bool send_signmethod = true;  ///< false: iotkit form, signmethod omitted (spec §12 #3); needs hmacmd5
 };
 
 // The outcome: what was signed, the signature and the exact /auth payload.

@@ -1,8 +1,7 @@
 #include "gateway/crypto/auth_response.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "gateway/crypto/error.hpp"
 

@@ -21,8 +21,8 @@ inline constexpr std::size_t max_token_bytes = 512;
 inline constexpr std::size_t max_random_bytes = 64;
 
 struct auth_response {
-  std::string token;                      ///< opaque; goes into option 2088 as is
-  std::string random;                     ///< AES mode only: input to derive_aes_key
+  std::string token;                        ///< opaque; goes into option 2088 as is
+  std::string random;                       ///< AES mode only: input to derive_aes_key
   std::optional<std::uint32_t> seq_offset;  ///< AES mode only: floor for publish seq (spec §5.3)
 };
 
@@ -33,8 +33,8 @@ auth_response parse_auth_response(std::string_view payload, auth_mode mode, std:
 
 inline auth_response parse_auth_response(std::span<const std::uint8_t> payload, auth_mode mode,
                                          std::error_code& ec) noexcept {
-  return parse_auth_response(
-      std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()), mode, ec);
+  return parse_auth_response(std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()),
+                             mode, ec);
 }
 
 }  // namespace gw::crypto

@@ -11,16 +11,26 @@ class category_impl final : public std::error_category {
 
   std::string message(int ev) const override {
     switch (static_cast<error>(ev)) {
-      case error::bad_json: return "auth response is not a JSON object";
-      case error::missing_field: return "auth response lacks a required field";
-      case error::wrong_type: return "auth response field has the wrong type or range";
-      case error::oversize: return "auth response or field too long";
-      case error::empty_field: return "auth response field is empty";
-      case error::bad_sign_method: return "unknown sign method";
-      case error::invalid_utf8: return "auth request field is not valid UTF-8";
-      case error::client_id_too_long: return "clientId longer than 64 characters";
-      case error::missing_identity: return "productKey, deviceName or clientId is empty";
-      case error::openssl_failure: return "OpenSSL primitive failed";
+      case error::bad_json:
+        return "auth response is not a JSON object";
+      case error::missing_field:
+        return "auth response lacks a required field";
+      case error::wrong_type:
+        return "auth response field has the wrong type or range";
+      case error::oversize:
+        return "auth response or field too long";
+      case error::empty_field:
+        return "auth response field is empty";
+      case error::bad_sign_method:
+        return "unknown sign method";
+      case error::invalid_utf8:
+        return "auth request field is not valid UTF-8";
+      case error::client_id_too_long:
+        return "clientId longer than 64 characters";
+      case error::missing_identity:
+        return "productKey, deviceName or clientId is empty";
+      case error::openssl_failure:
+        return "OpenSSL primitive failed";
     }
     return "unknown crypto error";
   }
@@ -33,6 +43,8 @@ const std::error_category& crypto_category() noexcept {
   return instance;
 }
 
-std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), crypto_category()}; }
+std::error_code make_error_code(error e) noexcept {
+  return {static_cast<int>(e), crypto_category()};
+}
 
 }  // namespace gw::crypto

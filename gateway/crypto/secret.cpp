@@ -21,7 +21,9 @@ secret& secret::operator=(secret&& other) noexcept {
   return *this;
 }
 
-secret::~secret() { wipe(); }
+secret::~secret() {
+  wipe();
+}
 
 void secret::wipe() noexcept {
   if (!bytes_.empty()) {
@@ -31,7 +33,9 @@ void secret::wipe() noexcept {
   bytes_.shrink_to_fit();
 }
 
-std::string secret::redacted() const { return "<secret: " + std::to_string(bytes_.size()) + " bytes>"; }
+std::string secret::redacted() const {
+  return "<secret: " + std::to_string(bytes_.size()) + " bytes>";
+}
 
 bool operator==(const secret& a, const secret& b) noexcept {
   return a.bytes_.size() == b.bytes_.size() &&

@@ -16,9 +16,12 @@ namespace {
 
 const char* digest_name(sign_method m) noexcept {
   switch (m) {
-    case sign_method::hmacmd5: return "MD5";
-    case sign_method::hmacsha1: return "SHA1";
-    case sign_method::hmacsha256: return "SHA256";
+    case sign_method::hmacmd5:
+      return "MD5";
+    case sign_method::hmacsha1:
+      return "SHA1";
+    case sign_method::hmacsha256:
+      return "SHA256";
   }
   return "MD5";
 }
@@ -37,9 +40,12 @@ struct mac_ctx_deleter {
 
 std::string_view to_string(sign_method m) noexcept {
   switch (m) {
-    case sign_method::hmacmd5: return "hmacmd5";
-    case sign_method::hmacsha1: return "hmacsha1";
-    case sign_method::hmacsha256: return "hmacsha256";
+    case sign_method::hmacmd5:
+      return "hmacmd5";
+    case sign_method::hmacsha1:
+      return "hmacsha1";
+    case sign_method::hmacsha256:
+      return "hmacsha256";
   }
   return "hmacmd5";
 }
@@ -64,7 +70,8 @@ std::string make_sign_string(std::span<const sign_field> fields) {
   }
   // std::string_view compares with char_traits<char>, i.e. as unsigned bytes (byte order, Java TreeMap order
   // for ASCII keys).
-  std::sort(kept.begin(), kept.end(), [](const sign_field& a, const sign_field& b) { return a.first < b.first; });
+  std::sort(kept.begin(), kept.end(),
+            [](const sign_field& a, const sign_field& b) { return a.first < b.first; });
   std::string out;
   for (const auto& f : kept) {
     out.append(f.first);
@@ -89,7 +96,8 @@ std::string hmac_raw(sign_method m, std::span<const std::uint8_t> key, std::stri
   static const std::uint8_t empty_key = 0;
   const std::uint8_t* key_ptr = key.empty() ? &empty_key : key.data();
   if (EVP_MAC_init(ctx.get(), key_ptr, key.size(), params.data()) != 1 ||
-      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
+      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(message.data()), message.size()) !=
+          1) {
     return {};
   }
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};

@@ -19,7 +19,8 @@ std::string_view to_string(sign_method m) noexcept;
 // Exact (case-sensitive) inverse of to_string; nullopt for anything else.
 std::optional<sign_method> parse_sign_method(std::string_view text) noexcept;
 
-// One JSON field as the signer sees it: the key and the exact characters sent as its value (spec §4.2 step 3).
+// One JSON field as the signer sees it: the key and the exact characters sent as its value (spec §4.2 step
+// 3).
 using sign_field = std::pair<std::string_view, std::string_view>;
 
 // Spec §4.2 steps 1-3: drops sign, signmethod, version and resources, sorts the rest by key in byte order and

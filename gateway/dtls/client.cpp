@@ -16,10 +16,13 @@ namespace {
 
 bool is_ip_literal(const std::string& host) {
   std::array<unsigned char, 16> buf{};
-  return inet_pton(AF_INET, host.c_str(), buf.data()) == 1 || inet_pton(AF_INET6, host.c_str(), buf.data()) == 1;
+  return inet_pton(AF_INET, host.c_str(), buf.data()) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), buf.data()) == 1;
 }
 
-client* self(const SSL* ssl) { return static_cast<client*>(SSL_get_app_data(ssl)); }
+client* self(const SSL* ssl) {
+  return static_cast<client*>(SSL_get_app_data(ssl));
+}
 
 }  // namespace
 
@@ -38,10 +41,13 @@ int client::bio_write(BIO* bio, const char* data, int len) {
 
 long client::bio_ctrl(BIO* /*bio*/, int cmd, long /*num*/, void* /*ptr*/) {
   switch (cmd) {
-    case BIO_CTRL_FLUSH: return 1;
+    case BIO_CTRL_FLUSH:
+      return 1;
     // No IP/UDP overhead is subtracted: context_config::mtu already counts UDP payload bytes.
-    case BIO_CTRL_DGRAM_GET_MTU_OVERHEAD: return 0;
-    default: return 0;
+    case BIO_CTRL_DGRAM_GET_MTU_OVERHEAD:
+      return 0;
+    default:
+      return 0;
   }
 }
 
@@ -288,7 +294,8 @@ void client::on_datagram(time_point now, std::span<const std::uint8_t> datagram)
     now_ = now;
     // One datagram at a time: anything OpenSSL left unread belongs to the previous datagram.
     (void)BIO_reset(rbio_);
-    if (BIO_write(rbio_, datagram.data(), static_cast<int>(datagram.size())) != static_cast<int>(datagram.size())) {
+    if (BIO_write(rbio_, datagram.data(), static_cast<int>(datagram.size())) !=
+        static_cast<int>(datagram.size())) {
       return;
     }
     if (state_ == state::handshaking) {

@@ -37,9 +37,10 @@ struct client_config {
 // One DTLS 1.2 session to one server, sans-io: ciphertext goes in through on_datagram() and out through
 // poll_transmit(); time comes in as parameters. Not thread-safe: one owner (strand) drives it.
 //
-// Retransmission: OpenSSL keeps its own flight timer; on_timer() asks it to retransmit (DTLSv1_handle_timeout).
-// When the caller's clock runs ahead of OpenSSL's (virtual time in tests, an early timer), the last flight is
-// re-sent as written, so the schedule in next_deadline() always holds: 2, 6, 14, 22 ... s after the flight.
+// Retransmission: OpenSSL keeps its own flight timer; on_timer() asks it to retransmit
+// (DTLSv1_handle_timeout). When the caller's clock runs ahead of OpenSSL's (virtual time in tests, an early
+// timer), the last flight is re-sent as written, so the schedule in next_deadline() always holds: 2, 6, 14,
+// 22 ... s after the flight.
 class client {
  public:
   enum class state { idle, handshaking, connected, failed, closed };
@@ -120,7 +121,7 @@ class client {
 
   std::deque<std::vector<std::uint8_t>> out_;
   std::deque<std::vector<std::uint8_t>> in_;
-  std::vector<std::vector<std::uint8_t>> flight_;  // last handshake flight written, for re-sending
+  std::vector<std::vector<std::uint8_t>> flight_;   // last handshake flight written, for re-sending
   std::vector<std::vector<std::uint8_t>> writing_;  // datagrams written during the current call
 };
 

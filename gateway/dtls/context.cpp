@@ -11,9 +11,10 @@
 namespace gw::dtls {
 namespace {
 
-// Spec §8: the platform's suites are RSA key exchange with AES-CBC (iotkit's mbedTLS build), offered after the
-// library defaults; DTLS-PSK uses only TLS_PSK_WITH_AES_128_CBC_SHA.
-constexpr const char* default_certificate_ciphers = "DEFAULT:AES128-SHA256:AES128-SHA:AES256-SHA256:AES256-SHA";
+// Spec §8: the platform's suites are RSA key exchange with AES-CBC (iotkit's mbedTLS build), offered after
+// the library defaults; DTLS-PSK uses only TLS_PSK_WITH_AES_128_CBC_SHA.
+constexpr const char* default_certificate_ciphers =
+    "DEFAULT:AES128-SHA256:AES128-SHA:AES256-SHA256:AES256-SHA";
 constexpr const char* default_psk_ciphers = "PSK-AES128-CBC-SHA";
 
 }  // namespace
@@ -31,7 +32,8 @@ std::string drain_openssl_errors() {
   return out;
 }
 
-std::shared_ptr<context> context::create(const context_config& config, std::error_code& ec, std::string* detail) {
+std::shared_ptr<context> context::create(const context_config& config, std::error_code& ec,
+                                         std::string* detail) {
   ec.clear();
   ERR_clear_error();
   auto fail = [&](error e, std::string why) -> std::shared_ptr<context> {
@@ -57,16 +59,17 @@ std::shared_ptr<context> context::create(const context_config& config, std::erro
     return fail(error::openssl_failure, "cannot pin DTLS 1.2");
   }
   // The owner sets the MTU; OpenSSL must not query a socket it does not have.
-  SSL_CTX_set_options(raw, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_options(
+      raw, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // Per-session memory: free record buffers while idle, size the write buffer to one datagram.
   SSL_CTX_set_mode(raw, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_max_send_fragment(raw, std::clamp<std::size_t>(config.mtu, 512, 16384));
   SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_OFF);
 
   const bool psk = config.kind == context_config::kind::psk;
-  const std::string ciphers =
-      !config.cipher_list.empty() ? config.cipher_list : (psk ? default_psk_ciphers : default_certificate_ciphers);
+  const std::string ciphers = !config.cipher_list.empty()
+                                  ? config.cipher_list
+                                  : (psk ? default_psk_ciphers : default_certificate_ciphers);
   if (SSL_CTX_set_cipher_list(raw, ciphers.c_str()) != 1) {
     return fail(error::bad_cipher_list, "no usable cipher in \"" + ciphers + "\"");
   }
@@ -97,6 +100,8 @@ std::shared_ptr<context> context::create(const context_config& config, std::erro
   return ctx;
 }
 
-context::~context() { SSL_CTX_free(ctx_); }
+context::~context() {
+  SSL_CTX_free(ctx_);
+}
 
 }  // namespace gw::dtls

@@ -1,18 +1,23 @@
 #include "gateway/crypto/aes.hpp"
-#include "gateway/crypto/hex.hpp"
 
 #include <gtest/gtest.h>
+
+#include "gateway/crypto/hex.hpp"
 
 namespace gw::crypto {
 namespace {
 
-std::vector<std::uint8_t> bytes_of(std::string_view s) { return {s.begin(), s.end()}; }
+std::vector<std::uint8_t> bytes_of(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 
 aes_key spec_key() {
   return derive_aes_key(secret(std::string_view("0123456789abcdef0123456789abcdef")), "abcdef1234567890");
 }
 
-TEST(Aes, Spec10KeyDerivation) { EXPECT_EQ(to_hex(spec_key().bytes()), "beec8b55e1a9f614bb95b08f0ba6810c"); }
+TEST(Aes, Spec10KeyDerivation) {
+  EXPECT_EQ(to_hex(spec_key().bytes()), "beec8b55e1a9f614bb95b08f0ba6810c");
+}
 
 TEST(Aes, Spec10Seq101) {
   EXPECT_EQ(to_hex(encrypt_seq(spec_key(), 101)), "c72056b7ed69aacba82615a951225dfa");

@@ -1,10 +1,11 @@
 #include "gateway/crypto/auth_response.hpp"
-#include "gateway/crypto/error.hpp"
 
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
+
+#include "gateway/crypto/error.hpp"
 
 namespace gw::crypto {
 namespace {
@@ -42,7 +43,8 @@ TEST(AuthResponse, AesModeNeedsRandomAndSeqOffset) {
   EXPECT_EQ(ec, error::wrong_type);
   parse_auth_response(R"({"token":"t","random":"r","seqOffset":1.5})", auth_mode::aes, ec);
   EXPECT_EQ(ec, error::wrong_type);
-  const auto r = parse_auth_response(R"({"token":"t","random":"r","seqOffset":4294967295})", auth_mode::aes, ec);
+  const auto r =
+      parse_auth_response(R"({"token":"t","random":"r","seqOffset":4294967295})", auth_mode::aes, ec);
   EXPECT_FALSE(ec);
   EXPECT_EQ(r.seq_offset, 4294967295u);
 }
@@ -74,7 +76,7 @@ TEST(AuthResponse, HostileInputsNeverThrow) {
                                 "{\"token\":\"a\"",
                                 "{\"token\":\"\\ud800\"}",
                                 "{\"token\":\"\xff\"}",
-                                std::string(2000, '[') ,
+                                std::string(2000, '['),
                                 std::string(2000, '{'),
                                 "{\"token\":\"a\"}garbage",
                                 std::string("{\"token\":\"a\0b\"}", 16),
@@ -88,7 +90,8 @@ TEST(AuthResponse, HostileInputsNeverThrow) {
 
 TEST(AuthResponse, RandomBytesNeverThrow) {
   std::mt19937 rng(12345);
-  std::string base = R"({"random":"ad2b3a5eb51d64f7","seqOffset":1,"token":"MZ8m37hp01w1SSqoDFzo0010500d00.ad2b"})";
+  std::string base =
+      R"({"random":"ad2b3a5eb51d64f7","seqOffset":1,"token":"MZ8m37hp01w1SSqoDFzo0010500d00.ad2b"})";
   for (int i = 0; i < 5000; ++i) {
     std::string s = base;
     const int edits = 1 + static_cast<int>(rng() % 4);

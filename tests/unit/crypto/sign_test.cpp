@@ -1,10 +1,11 @@
-#include "gateway/crypto/auth_request.hpp"
-#include "gateway/crypto/error.hpp"
 #include "gateway/crypto/sign.hpp"
 
 #include <gtest/gtest.h>
 
 #include <vector>
+
+#include "gateway/crypto/auth_request.hpp"
+#include "gateway/crypto/error.hpp"
 
 namespace gw::crypto {
 namespace {
@@ -34,10 +35,14 @@ TEST(SignMethod, ParsesAndPrints) {
 }
 
 TEST(SignString, SortsByByteValueAndExcludesFields) {
-  const std::vector<sign_field> fields{{"timestamp", "1700000000000"}, {"sign", "x"},
-                                       {"productKey", "a1B2c3D4e5F"},   {"signmethod", "hmacsha1"},
-                                       {"deviceName", "sensor-001"},    {"version", "1.0"},
-                                       {"clientId", "a1B2c3D4e5F.sensor-001"}, {"resources", "r"},
+  const std::vector<sign_field> fields{{"timestamp", "1700000000000"},
+                                       {"sign", "x"},
+                                       {"productKey", "a1B2c3D4e5F"},
+                                       {"signmethod", "hmacsha1"},
+                                       {"deviceName", "sensor-001"},
+                                       {"version", "1.0"},
+                                       {"clientId", "a1B2c3D4e5F.sensor-001"},
+                                       {"resources", "r"},
                                        {"seq", "1"}};
   EXPECT_EQ(make_sign_string(fields), aes_ts_string);
 }
@@ -131,8 +136,9 @@ TEST(AuthRequest, AckModeIsSignedAndSent) {
   p.ack_mode = 1;
   std::error_code ec;
   const auto r = make_auth_request(p, device_secret, ec);
-  EXPECT_EQ(r.sign_string, "ackMode1clientIda1B2c3D4e5F.sensor-001deviceNamesensor-001productKeya1B2c3D4e5F"
-                           "seq1timestamp1700000000000");
+  EXPECT_EQ(r.sign_string,
+            "ackMode1clientIda1B2c3D4e5F.sensor-001deviceNamesensor-001productKeya1B2c3D4e5F"
+            "seq1timestamp1700000000000");
   EXPECT_NE(r.json.find(R"("seq":"1","ackMode":1,"signmethod")"), std::string::npos);
 }
 

@@ -31,7 +31,9 @@ client_config psk_config() {
   return cfg;
 }
 
-std::vector<std::uint8_t> bytes_of(std::string_view s) { return {s.begin(), s.end()}; }
+std::vector<std::uint8_t> bytes_of(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 
 test::memory_peer spec_peer() {
   const auto creds = crypto::make_psk_credentials("a1B2c3D4e5F", "sensor-001", device_secret);
@@ -233,7 +235,6 @@ TEST(DtlsClient, LostClientFlightIsRecoveredByRetransmission) {
   peer.pump(*c, t0 + 2s);
   EXPECT_EQ(c->current_state(), client::state::connected) << c->last_error_detail();
 }
-
 
 // Idle sessions free their record buffers between calls (memory per session); every path must restore them.
 TEST(DtlsClient, ManyMessagesBothWaysWithBuffersReleasedBetweenCalls) {

@@ -2,12 +2,11 @@
 // with a test PKI made by tests/support/make_test_certs.sh. Real sockets and the real clock (bounded), since
 // the peer runs on its own clock.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -42,7 +41,8 @@ class DtlsInterop : public ::testing::Test {
   // Starts coap-server-openssl with `args`; DTLS then listens on 127.0.0.1:port_+1.
   void start_server(std::vector<std::string> args) {
     const auto port = test::free_udp_port();
-    std::vector<std::string> argv{"coap-server-openssl", "-A", "127.0.0.1", "-p", std::to_string(port), "-v", "7"};
+    std::vector<std::string> argv{"coap-server-openssl", "-A", "127.0.0.1", "-p",
+                                  std::to_string(port),  "-v", "7"};
     argv.insert(argv.end(), args.begin(), args.end());
     start_peer(argv, "created DTLS endpoint", static_cast<std::uint16_t>(port + 1));
   }
@@ -89,7 +89,8 @@ class DtlsInterop : public ::testing::Test {
       if (done()) break;
       auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - steady::now());
       if (auto deadline = c.next_deadline()) {
-        wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - steady::now()));
+        wait =
+            std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - steady::now()));
       }
       pollfd p{fd_, POLLIN, 0};
       const int n = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(0, wait.count())));
@@ -126,7 +127,9 @@ class DtlsInterop : public ::testing::Test {
   int fd_ = -1;
 };
 
-bool connected(const client& c) { return c.current_state() == client::state::connected; }
+bool connected(const client& c) {
+  return c.current_state() == client::state::connected;
+}
 
 // CoAP GET /.well-known/core, CON, MID 0x1234, no token (RFC 7252 §3): 40 01 12 34, Uri-Path ".well-known"
 // (delta 11, length 11: bb), Uri-Path "core" (delta 0, length 4: 04).
@@ -201,8 +204,9 @@ std::string hex_of(std::string_view s) {
   return out;
 }
 
-// Spec §8/§12 #10: the PSK is the 64 ASCII bytes; s_server takes it as hex and offers only PSK-AES128-CBC-SHA,
-// so success also proves the suite. (libcoap 4.3.1's server accepts no PSK CBC suite: "no shared cipher".)
+// Spec §8/§12 #10: the PSK is the 64 ASCII bytes; s_server takes it as hex and offers only
+// PSK-AES128-CBC-SHA, so success also proves the suite. (libcoap 4.3.1's server accepts no PSK CBC suite: "no
+// shared cipher".)
 TEST_F(DtlsInterop, PskHandshakeWithSServer) {
   auto creds = crypto::make_psk_credentials("a1B2c3D4e5F", "sensor-001", device_secret);
   start_s_server({"-nocert", "-cipher", "PSK-AES128-CBC-SHA", "-psk_identity", creds.identity, "-psk",
@@ -236,7 +240,8 @@ TEST_F(DtlsInterop, WrongPskFails) {
   auto c = client::create(context::create(cc, ec), cfg, ec);
   ASSERT_NE(c, nullptr);
   c->start(steady::now());
-  run_until(*c, [&] { return connected(*c); }, 10s);
+  run_until(
+      *c, [&] { return connected(*c); }, 10s);
   EXPECT_EQ(c->current_state(), client::state::failed);
   EXPECT_EQ(c->last_error(), error::alert_received) << c->last_error_detail();
 }

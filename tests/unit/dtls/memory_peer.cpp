@@ -10,8 +10,12 @@
 namespace gw::dtls::test {
 namespace {
 
-SSL* as_ssl(void* p) { return static_cast<SSL*>(p); }
-BIO* as_bio(void* p) { return static_cast<BIO*>(p); }
+SSL* as_ssl(void* p) {
+  return static_cast<SSL*>(p);
+}
+BIO* as_bio(void* p) {
+  return static_cast<BIO*>(p);
+}
 
 unsigned int server_psk_cb(SSL* ssl, const char* identity, unsigned char* psk, unsigned int max_len) {
   auto* self = static_cast<std::pair<std::string, std::string>*>(SSL_get_app_data(ssl));
@@ -85,7 +89,9 @@ std::vector<std::uint8_t> memory_peer::on_datagram(const std::vector<std::uint8_
   return drain();
 }
 
-bool memory_peer::connected() const { return SSL_is_init_finished(as_ssl(ssl_)) == 1; }
+bool memory_peer::connected() const {
+  return SSL_is_init_finished(as_ssl(ssl_)) == 1;
+}
 
 std::vector<std::uint8_t> memory_peer::write(const std::string& plaintext) {
   if (SSL_write(as_ssl(ssl_), plaintext.data(), static_cast<int>(plaintext.size())) <= 0) {
