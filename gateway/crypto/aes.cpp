@@ -21,36 +21,55 @@ const EVP_MD* sha256() noexcept {
   return md;
 }
 
-struct cipher_ctx_deleter {
-  void operator()(EVP_CIPHER_CTX* c) const noexcept { EVP_CIPHER_CTX_free(c); }
+// One context per thread and direction, keyed with the last key used: a new message with the same key only
+// resets the IV (EVP_CipherInit_ex2 with a null key keeps the expanded key schedule), which halves the cost
+// of a publish encryption. The cached key copy is wiped when the thread ends.
+struct cached_cipher {
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  std::array<std::uint8_t, aes_key::size> key{};
+  bool keyed = false;
+
+  cached_cipher() = default;
+  cached_cipher(const cached_cipher&) = delete;
+  cached_cipher& operator=(const cached_cipher&) = delete;
+  ~cached_cipher() {
+    OPENSSL_cleanse(key.data(), key.size());
+    EVP_CIPHER_CTX_free(ctx);
+  }
+
+  // Ready for one CBC operation with `k` and the fixed IV; false if OpenSSL fails.
+  bool init(const aes_key& k, bool enc) {
+    const auto* iv = reinterpret_cast<const unsigned char*>(aes_iv.data());
+    if (ctx == nullptr || aes_128_cbc() == nullptr) {
+      return false;
+    }
+    if (keyed && CRYPTO_memcmp(key.data(), k.bytes().data(), key.size()) == 0) {
+      return EVP_CipherInit_ex2(ctx, nullptr, nullptr, iv, enc ? 1 : 0, nullptr) == 1;
+    }
+    keyed = false;
+    if (EVP_CipherInit_ex2(ctx, aes_128_cbc(), k.bytes().data(), iv, enc ? 1 : 0, nullptr) != 1) {
+      return false;
+    }
+    std::memcpy(key.data(), k.bytes().data(), key.size());
+    keyed = true;
+    return true;
+  }
 };
-
-// One reusable context per thread: avoids an allocation per message.
-EVP_CIPHER_CTX* thread_cipher_ctx() noexcept {
-  thread_local std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_deleter> ctx(EVP_CIPHER_CTX_new());
-  return ctx.get();
-}
-
-const unsigned char* iv_bytes() noexcept {
-  return reinterpret_cast<const unsigned char*>(aes_iv.data());
-}
 
 // Runs one CBC operation into `out` (sized by the caller to at least in + 16); returns bytes written or -1.
 int run_cipher(const aes_key& key, bool enc, const std::uint8_t* in, std::size_t in_len, std::uint8_t* out) {
-  EVP_CIPHER_CTX* ctx = thread_cipher_ctx();
-  const EVP_CIPHER* cipher = aes_128_cbc();
-  if (ctx == nullptr || cipher == nullptr || in_len > static_cast<std::size_t>(INT32_MAX - 32)) {
-    return -1;
-  }
-  if (EVP_CipherInit_ex2(ctx, cipher, key.bytes().data(), iv_bytes(), enc ? 1 : 0, nullptr) != 1) {
+  thread_local cached_cipher encryptor;
+  thread_local cached_cipher decryptor;
+  cached_cipher& c = enc ? encryptor : decryptor;
+  if (in_len > static_cast<std::size_t>(INT32_MAX - 32) || !c.init(key, enc)) {
     return -1;
   }
   int n1 = 0;
   int n2 = 0;
-  if (in_len > 0 && EVP_CipherUpdate(ctx, out, &n1, in, static_cast<int>(in_len)) != 1) {
+  if (in_len > 0 && EVP_CipherUpdate(c.ctx, out, &n1, in, static_cast<int>(in_len)) != 1) {
     return -1;
   }
-  if (EVP_CipherFinal_ex(ctx, out + n1, &n2) != 1) {
+  if (EVP_CipherFinal_ex(c.ctx, out + n1, &n2) != 1) {
     return -1;
   }
   return n1 + n2;

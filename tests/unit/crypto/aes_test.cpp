@@ -85,5 +85,22 @@ TEST(Aes, KeyFromBytesNeedsSixteen) {
   EXPECT_EQ(to_hex(encrypt_seq(*k, 101)), "c72056b7ed69aacba82615a951225dfa");
 }
 
+// The per-thread cipher context caches the last key: switching keys and failed decryptions must not leak
+// state.
+TEST(Aes, KeySwitchingAndFailuresDoNotLeakState) {
+  const auto k = spec_key();
+  const auto other = derive_aes_key(secret(std::string_view("x")), "y");
+  const auto good = *from_hex("d966afbbef6a80984a95065cc34d5631");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(to_hex(encrypt_seq(k, 101)), "c72056b7ed69aacba82615a951225dfa");
+    EXPECT_NE(to_hex(encrypt_seq(other, 101)), "c72056b7ed69aacba82615a951225dfa");
+    EXPECT_FALSE(decrypt(k, bytes_of("0123456789abcdef")));  // bad padding, same key as below
+    const auto p = decrypt(k, good);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(*p, bytes_of(R"({"temp":21.5})"));
+    EXPECT_EQ(to_hex(encrypt(k, std::string_view(R"({"temp":21.5})"))), "d966afbbef6a80984a95065cc34d5631");
+  }
+}
+
 }  // namespace
 }  // namespace gw::crypto
