@@ -235,6 +235,11 @@ TEST(AppConfigErrors, HostileInputsAreRefusedNotCrashing) {
   EXPECT_THAT(errors_of(deep), Not(IsEmpty()));
 }
 
+TEST(AppConfigErrors, StoreTimeoutMustBeShorterThanKeepAlive) {
+  EXPECT_THAT(errors_of(minimal_device + "mqtt:\n  keep_alive: 5s\n  store_timeout: 5s\n"),
+              ElementsAre("gateway.yaml:7:18: mqtt.store_timeout: must be shorter than keep_alive"));
+}
+
 TEST(AppConfigErrors, LongClientIdIsRefused) {
   const std::string text =
       minimal_device + "cloud: {client_id: \"${productKey}.${deviceName}." + std::string(60, 'x') + "\"}\n";

@@ -157,9 +157,11 @@ TEST(MqttClient, NextMessageWaitsUntilThePreviousIsStored) {
   c.start();
   ASSERT_TRUE(run_until(ioc, [&] { return up; }));
   ASSERT_TRUE(broker.wait_for_log("gw-window 1 w/#", 10s));
-  peer pub(broker, "window-publisher");
-  pub.cli.publish("w/a", "first", 1, false)->wait_for(10s);
-  pub.cli.publish("w/a", "second", 1, false)->wait_for(10s);
+  // Out of process: an in-process Paho client would share the adapter's (blocked) receive thread.
+  const auto pub =
+      test::run_command("printf 'first\\nsecond\\n' | mosquitto_pub -h 127.0.0.1 -p " +
+                        std::to_string(broker.port()) + " -i window-publisher -q 1 -t w/a -l 2>&1");
+  ASSERT_EQ(pub.status, 0) << pub.output;
 
   ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 1; }));
   // Bounded observation: while "first" is not stored, Paho must not hand over "second".
