@@ -19,11 +19,13 @@
 // only after the callback returns, so while message N is being stored, N+1 stays unread in the socket and
 // unacknowledged. What remains exposed: the message whose callback is running (acknowledged, not yet durable)
 // — a crash in that moment loses it, and a store that takes longer than store_timeout lets the next one be
-// acknowledged too (logged and counted in stats().store_timeouts). QoS 2 does not close the window: Paho C
-// persists an inbound QoS 2 PUBLISH (key "r-<id>") before PUBREC, but on PUBREL it sends PUBCOMP, queues the
-// message for the callback and deletes the persisted copy — all before the callback has run. A crash after
-// that loses it just the same; the persisted copy only covers the PUBREC..PUBREL round trip, which the broker
-// would resend anyway.
+// acknowledged too (logged and counted in stats().store_timeouts). While a delivery waits, Paho's receive
+// thread reads nothing else: not PINGRESP, and not the packets of any other Paho client in the same process
+// (Paho C serves them all from one thread), so store_timeout must stay well below keep_alive (the config
+// loader enforces it). QoS 2 does not close the window: Paho C persists an inbound QoS 2 PUBLISH (key
+// "r-<id>") before PUBREC, but on PUBREL it sends PUBCOMP, queues the message for the callback and deletes
+// the persisted copy — all before the callback has run. A crash after that loses it just the same; the
+// persisted copy only covers the PUBREC..PUBREL round trip, which the broker would resend anyway.
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
