@@ -1,0 +1,389 @@
+#include "gateway/app/gateway.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <stdexcept>
+#include <utility>
+
+#include "gateway/bridge/error.hpp"
+#include "gateway/bridge/payload.hpp"
+#include "gateway/coap/message.hpp"
+#include "gateway/crypto/hex.hpp"
+
+namespace gw::app {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// How many queued messages of one device are handed to its session at once. The session sends them one at a
+// time (NSTART 1, per-device order); the window only saves a queue lookup per message.
+constexpr std::size_t offer_window = 8;
+
+std::int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+session::security_mode to_session_mode(cloud_mode m) {
+  switch (m) {
+    case cloud_mode::dtls: return session::security_mode::dtls;
+    case cloud_mode::dtls_psk: return session::security_mode::dtls_psk;
+    case cloud_mode::aes: return session::security_mode::aes;
+    case cloud_mode::plain: return session::security_mode::plain;
+  }
+  return session::security_mode::plain;
+}
+
+crypto::sign_method to_crypto(sign_method m) {
+  switch (m) {
+    case sign_method::hmacmd5: return crypto::sign_method::hmacmd5;
+    case sign_method::hmacsha1: return crypto::sign_method::hmacsha1;
+    case sign_method::hmacsha256: return crypto::sign_method::hmacsha256;
+  }
+  return crypto::sign_method::hmacmd5;
+}
+
+session::backoff_config to_backoff(const backoff_config& b) {
+  session::backoff_config out;
+  out.initial = b.initial;
+  out.max = b.max;
+  out.jitter = b.jitter ? session::jitter_mode::equal : session::jitter_mode::none;
+  return out;
+}
+
+// A stable per-device seed: sessions of different devices never share MIDs, tokens or jitter.
+std::uint64_t seed_of(std::string_view id, std::uint64_t salt) {
+  std::uint64_t h = 1469598103934665603ULL ^ salt;  // FNV-1a
+  for (unsigned char c : id) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+}  // namespace
+
+std::shared_ptr<session::session_options> make_session_options(const config& cfg, cloud_mode mode,
+                                                               std::string& error) {
+  auto o = std::make_shared<session::session_options>();
+  const cloud_config& c = cfg.cloud;
+  o->fsm.mode = to_session_mode(mode);
+  o->fsm.token_refresh_after = c.auth.token_refresh_after;
+  o->fsm.retry_backoff = to_backoff(c.auth.backoff);
+  o->fsm.publish_backoff = to_backoff(c.auth.backoff);
+  o->fsm.policy.treat_4_02_as_token_invalid = c.treat_4_02_as_token_invalid;
+  o->fsm.first_seq_equals_offset = c.first_seq == first_seq_rule::offset;
+  o->coap.ack_timeout = c.coap.ack_timeout;
+  o->coap.ack_random_factor = c.coap.ack_random_factor;
+  o->coap.max_retransmit = c.coap.max_retransmit;
+  o->coap.nstart = c.coap.nstart;
+  o->sign = to_crypto(c.sign);
+  o->send_timestamp = c.send_timestamp;
+  o->send_signmethod = c.send_signmethod;
+  if (c.ack_mode != 0) o->ack_mode = static_cast<unsigned>(c.ack_mode);
+  o->token_option = c.token_option;
+  o->accept = c.accept;
+  o->content_format = c.content == content_format::cbor ? 60 : 50;
+  o->send_uri_host = c.coap.send_uri_host;
+  o->psk_timestamp = c.psk_timestamp;
+  std::error_code ec;
+  std::string detail;
+  if (mode == cloud_mode::dtls) {
+    dtls::context_config dc;
+    dc.kind = dtls::context_config::kind::certificate;
+    dc.ca_file = c.ca_file;
+    o->dtls_certificate = dtls::context::create(dc, ec, &detail);
+    if (!o->dtls_certificate) {
+      error = "cloud.ca_file: " + (detail.empty() ? ec.message() : detail);
+      return nullptr;
+    }
+  } else if (mode == cloud_mode::dtls_psk) {
+    dtls::context_config dc;
+    dc.kind = dtls::context_config::kind::psk;
+    o->dtls_psk = dtls::context::create(dc, ec, &detail);
+    if (!o->dtls_psk) {
+      error = "DTLS-PSK context: " + (detail.empty() ? ec.message() : detail);
+      return nullptr;
+    }
+  }
+  return o;
+}
+
+gateway::gateway(boost::asio::io_context& io, config cfg)
+    : io_(io),
+      config_(std::move(cfg)),
+      scheduler_(io.get_executor()),
+      housekeeping_(io) {
+  gate_ = std::make_unique<session::auth_gate>(
+      scheduler_, config_.cloud.auth.rate_per_s,
+      static_cast<std::uint32_t>(std::max(1.0, config_.cloud.auth.rate_per_s)));
+
+  bridge::queue_options qo;
+  qo.dir = config_.queue.dir;
+  qo.max_bytes_per_device = config_.queue.max_bytes_per_device;
+  qo.max_messages_per_device = config_.queue.max_messages_per_device;
+  qo.max_age_ms = config_.queue.max_age.count();
+  qo.max_total_bytes = config_.queue.max_total_bytes;
+  qo.when_full = config_.queue.when_full == when_full_policy::drop_oldest ? bridge::full_policy::drop_oldest
+                                                                          : bridge::full_policy::reject_new;
+  qo.sync = config_.queue.sync == sync_mode::full ? bridge::sync_mode::full : bridge::sync_mode::normal;
+  std::error_code ec;
+  queue_ = bridge::durable_queue::open(qo, ec);
+  if (!queue_) throw std::runtime_error("queue.dir " + config_.queue.dir + ": " + ec.message());
+
+  for (const auto& d : config_.devices) device_infos_.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
+  std::vector<bridge::route_config> routes;
+  for (const auto& r : config_.routes) {
+    routes.push_back({r.from, r.device, r.to,
+                      r.format == payload_format::cbor ? bridge::payload_format::cbor : bridge::payload_format::raw});
+  }
+  bridge::route_error rerr;
+  router_ = bridge::router::make(
+      routes,
+      [this](std::string_view id) -> const bridge::device_info* {
+        auto it = device_infos_.find(std::string(id));
+        return it == device_infos_.end() ? nullptr : &it->second;
+      },
+      rerr);
+  if (!router_) {
+    throw std::runtime_error("routes[" + std::to_string(rerr.index) + "]." + rerr.field + ": " + rerr.message);
+  }
+
+  std::unordered_map<int, std::shared_ptr<session::session_options>> options_by_mode;
+  std::uint64_t gate_id = 0;
+  for (const auto& d : config_.devices) {
+    auto& opts = options_by_mode[static_cast<int>(d.mode)];
+    if (!opts) {
+      std::string error;
+      opts = make_session_options(config_, d.mode, error);
+      if (!opts) throw std::runtime_error(error);
+    }
+    session::device_identity ident;
+    ident.id = d.id;
+    ident.product_key = d.product_key;
+    ident.device_name = d.device_name;
+    ident.device_secret = crypto::secret(d.device_secret.reveal());
+    ident.client_id = d.client_id;
+    ident.mode = to_session_mode(d.mode);
+    ident.host = d.host;
+    ident.address = d.address.empty() ? d.host : d.address;
+    ident.port = d.port;
+    auto dev = std::make_unique<device_runtime>();
+    dev->id = d.id;
+    device_runtime* raw = dev.get();
+    session::session_events events;
+    events.acked = [this, raw](session::message_handle h, std::string pid) { on_acked(*raw, h, std::move(pid)); };
+    events.dead_lettered = [this, raw](session::message_handle h, std::string reason, std::uint8_t code) {
+      on_dead_lettered(*raw, h, std::move(reason), code);
+    };
+    events.state_changed = [this, raw](const session::state_changed& c) { on_state_changed(*raw, c); };
+    dev->session = std::make_unique<session::device_session>(io_.get_executor(), scheduler_, *gate_, gate_id++,
+                                                             std::move(ident), opts, std::move(events),
+                                                             seed_of(d.id, static_cast<std::uint64_t>(wall_ms())));
+    by_id_.emplace(d.id, raw);
+    devices_.push_back(std::move(dev));
+  }
+
+  mqtt::client_options mo;
+  mo.uri = config_.mqtt.uri;
+  mo.client_id = config_.mqtt.client_id;
+  mo.username = config_.mqtt.username;
+  mo.password = std::string(config_.mqtt.password.reveal());
+  mo.protocol_version = config_.mqtt.protocol == mqtt_protocol::v5 ? 5 : 4;
+  mo.clean_session = config_.mqtt.clean_session;
+  mo.session_expiry = config_.mqtt.session_expiry;
+  mo.keep_alive = config_.mqtt.keep_alive;
+  mo.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(config_.mqtt.connect_timeout);
+  mo.reconnect_min = std::chrono::duration_cast<std::chrono::seconds>(config_.mqtt.reconnect_min);
+  mo.reconnect_max = std::chrono::duration_cast<std::chrono::seconds>(config_.mqtt.reconnect_max);
+  mo.store_timeout = config_.mqtt.store_timeout;
+  mo.status_topic = config_.mqtt.status_topic;
+  mo.tls = config_.mqtt.tls.enabled;
+  mo.ca_file = config_.mqtt.tls.ca_file;
+  mo.cert_file = config_.mqtt.tls.cert_file;
+  mo.key_file = config_.mqtt.tls.key_file;
+  mo.tls_verify = config_.mqtt.tls.verify;
+  mqtt_ = std::make_unique<mqtt::client>(io_.get_executor(), mo);
+  mqtt_->set_message_handler(
+      [this](mqtt::inbound_message m, mqtt::store_ack ack) { on_mqtt_message(std::move(m), std::move(ack)); });
+  mqtt_->set_connection_handler([this](bool connected, const std::string& cause) {
+    mqtt_connected_ = connected;
+    if (!connected) spdlog::warn("mqtt: connection lost: {}", cause.empty() ? "unknown cause" : cause);
+  });
+  for (const auto& filter : router_->subscriptions()) mqtt_->subscribe(filter, config_.mqtt.qos);
+}
+
+gateway::~gateway() {
+  *alive_ = false;
+  stop();
+}
+
+void gateway::start() {
+  spdlog::info("gateway: starting {} device session(s), {} route(s), queue in {}", devices_.size(),
+               config_.routes.size(), config_.queue.dir);
+  const auto backlog = queue_->devices_with_backlog();
+  if (!backlog.empty()) {
+    spdlog::info("gateway: resuming the backlog of {} device(s), {} message(s)", backlog.size(),
+                 queue_->stats().total.depth);
+  }
+  for (auto& dev : devices_) dev->session->start();
+  for (auto& dev : devices_) feed(*dev);
+  mqtt_->start();
+  arm_housekeeping();
+}
+
+void gateway::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  housekeeping_.cancel();
+  if (mqtt_) mqtt_->stop();
+  for (auto& dev : devices_) dev->session->stop();
+  if (queue_) queue_->flush();
+}
+
+std::size_t gateway::devices_ready() const {
+  std::size_t n = 0;
+  for (const auto& dev : devices_) {
+    const auto s = dev->session->state();
+    if (s == session::device_state::ready || s == session::device_state::renewing) ++n;
+  }
+  return n;
+}
+
+void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
+  ++counters_.mqtt_received;
+  // Even while stopping, a delivered message is stored: the broker already has our PUBACK for it.
+  std::error_code ec;
+  auto route = router_->route(msg.topic, ec);
+  const auto* data = reinterpret_cast<const std::uint8_t*>(msg.payload.data());
+  bridge::queued_message q;
+  q.mqtt_topic = msg.topic;
+  q.received_ms = wall_ms();
+
+  if (ec == bridge::error::no_route) {
+    ++counters_.unrouted;
+    spdlog::debug("route: no route for topic {}", msg.topic);
+    ack.rejected();
+    return;
+  }
+  std::string reason;
+  if (ec) {
+    reason = ec.message();
+    q.payload.assign(data, data + msg.payload.size());
+  } else {
+    q.device_id = route.device_id;
+    q.cloud_topic = route.cloud_topic;
+    if (auto pec = bridge::encode_payload(route.format, {data, msg.payload.size()}, q.payload)) {
+      reason = pec.message();
+      q.payload.assign(data, data + msg.payload.size());
+    } else if (bridge::check_payload_size(q.payload.size(), config_.cloud.max_payload)) {
+      reason = bridge::oversize_reason(q.payload.size(), config_.cloud.max_payload);
+    } else if (q.payload.empty() && config_.cloud.drop_empty_payloads) {
+      ++counters_.empty_dropped;
+      ack.rejected();
+      return;
+    }
+  }
+
+  // The Paho thread waits on `ack` until the message is durable (see gw::mqtt::client): complete it from the
+  // queue's writer thread at once, then continue on the loop.
+  auto shared_ack = std::make_shared<mqtt::store_ack>(std::move(ack));
+  auto done = [this, alive = alive_, shared_ack, device = q.device_id, dead = !reason.empty()](
+                  std::uint64_t, std::error_code wec) {
+    if (wec) {
+      shared_ack->rejected();
+    } else {
+      shared_ack->stored();
+    }
+    boost::asio::post(io_, [this, alive, device, dead, wec] {
+      if (!*alive) return;
+      if (wec) {
+        ++counters_.enqueue_refused;
+        spdlog::error("queue: storing a message for {} failed: {}", device.empty() ? "(no device)" : device,
+                      wec.message());
+        return;
+      }
+      if (dead) return;
+      if (auto it = by_id_.find(device); it != by_id_.end()) feed(*it->second);
+    });
+  };
+
+  if (!reason.empty()) {
+    ++counters_.dead_lettered_at_entry;
+    spdlog::debug("route: topic {} dead-lettered at entry: {}", msg.topic, reason);
+    queue_->store_dead_letter(std::move(q), reason, 0, wall_ms(), done, ec);
+    if (ec) {
+      ++counters_.enqueue_refused;
+      shared_ack->rejected();
+    }
+    return;
+  }
+  queue_->enqueue(std::move(q), done, ec);
+  if (ec) {
+    // reject_new / disk cap: counted by the queue per reason; the broker already has our PUBACK (design.md §2).
+    ++counters_.enqueue_refused;
+    shared_ack->rejected();
+    return;
+  }
+  ++counters_.enqueued;
+}
+
+void gateway::feed(device_runtime& dev) {
+  if (stopped_ || dev.offered >= offer_window) return;
+  std::error_code ec;
+  auto batch = queue_->peek(dev.id, offer_window - dev.offered, ec);
+  if (ec) spdlog::error("queue: reading the backlog of {} failed: {}", dev.id, ec.message());
+  for (auto& m : batch) {
+    ++dev.offered;
+    dev.session->offer({m.id, std::move(m.cloud_topic), std::move(m.payload)});
+  }
+}
+
+void gateway::on_acked(device_runtime& dev, std::uint64_t id, std::string platform_id) {
+  queue_->ack(id);
+  ++counters_.delivered;
+  ++dev.delivered;
+  dev.last_platform_id = std::move(platform_id);
+  if (dev.offered > 0) --dev.offered;
+  feed(dev);
+}
+
+void gateway::on_dead_lettered(device_runtime& dev, std::uint64_t id, std::string reason, std::uint8_t code) {
+  spdlog::warn("device {}: message dead-lettered: {}", dev.id, reason);
+  if (auto ec = queue_->dead_letter(id, reason, code, wall_ms())) {
+    spdlog::error("queue: dead-lettering message {} of {} failed: {}", id, dev.id, ec.message());
+  }
+  ++counters_.dead_lettered;
+  ++dev.dead_lettered;
+  if (dev.offered > 0) --dev.offered;
+  feed(dev);
+}
+
+void gateway::on_state_changed(device_runtime& dev, const session::state_changed& change) {
+  // One line per state change (design.md §5); thousands at once are summarised by log_summary().
+  if (devices_.size() <= 100) {
+    spdlog::info("device {}: {} -> {}{}{}", dev.id, session::to_string(change.from), session::to_string(change.to),
+                 change.reason.empty() ? "" : ": ", change.reason);
+  } else {
+    spdlog::debug("device {}: {} -> {}: {}", dev.id, session::to_string(change.from), session::to_string(change.to),
+                  change.reason);
+  }
+}
+
+void gateway::arm_housekeeping() {
+  housekeeping_.expires_after(config_.health.interval);
+  housekeeping_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive || stopped_) return;
+    if (const auto n = queue_->expire(wall_ms()); n > 0) spdlog::warn("queue: {} message(s) expired (max_age)", n);
+    log_summary();
+    arm_housekeeping();
+  });
+}
+
+void gateway::log_summary() {
+  const auto qs = queue_->stats();
+  spdlog::info("status: broker {}, devices ready {}/{}, queued {}, delivered {}, dead-lettered {}, unrouted {}",
+               mqtt_connected_ ? "connected" : "disconnected", devices_ready(), devices_.size(), qs.total.depth,
+               counters_.delivered, counters_.dead_lettered + counters_.dead_lettered_at_entry, counters_.unrouted);
+}
+
+}  // namespace gw::app
