@@ -14,7 +14,7 @@ struct context_config {
   kind kind = kind::certificate;
   std::string ca_file;      ///< PEM bundle (certificate mode; spec §8: GlobalSign Root CA by default)
   std::string cipher_list;  ///< empty: library defaults plus RSA AES-CBC suites (certificate),
-                            ///< PSK-AES128-CBC-SHA (psk)
+                            ///< PSK-AES128-CBC-SHA first, then AEAD PSK suites (psk; see context.cpp)
   std::size_t mtu = 1200;   ///< largest datagram the client writes (UDP payload bytes)
 };
 
