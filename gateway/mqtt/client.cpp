@@ -55,6 +55,13 @@ void store_ack::rejected() noexcept {
 
 namespace {
 
+// Paho counts reconnect intervals in whole seconds; 0 would retry in a tight loop.
+client_options normalized(client_options o) {
+  o.reconnect_min = std::max(o.reconnect_min, std::chrono::seconds(1));
+  o.reconnect_max = std::max(o.reconnect_max, o.reconnect_min);
+  return o;
+}
+
 bool uri_implies_tls(const std::string& uri) {
   return uri.rfind("ssl://", 0) == 0 || uri.rfind("mqtts://", 0) == 0 || uri.rfind("wss://", 0) == 0;
 }
@@ -65,7 +72,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
  public:
   impl(boost::asio::any_io_executor ex, client_options opts)
       : ex_(std::move(ex)),
-        opts_(std::move(opts)),
+        opts_(normalized(std::move(opts))),
         timer_(ex_),
         cli_(opts_.uri, opts_.client_id,
              ::mqtt::create_options(opts_.protocol_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1),
@@ -334,7 +341,8 @@ class client::impl : public std::enable_shared_from_this<impl> {
   client_stats stats_;
 };
 
-::mqtt::connect_options client::make_connect_options(const client_options& o) {
+::mqtt::connect_options client::make_connect_options(const client_options& options) {
+  const client_options o = normalized(options);
   ::mqtt::connect_options c;
   if (o.protocol_version == 5) {
     c.set_mqtt_version(MQTTVERSION_5);

@@ -1,5 +1,7 @@
 #include "tests/support/mosquitto_fixture.hpp"
 
+#include <signal.h>
+
 #include <fstream>
 #include <stdexcept>
 
@@ -53,7 +55,17 @@ void mosquitto_fixture::start() {
 }
 
 void mosquitto_fixture::stop() {
-  if (proc_) proc_->stop();
+  if (!proc_ || !proc_->running()) return;
+  // A SIGTERM that lands just before mosquitto enters its wait is noticed only when the wait times out
+  // (seconds later), so repeat it until mosquitto says it is terminating; it then saves its persistence file
+  // and exits.
+  const std::size_t from = proc_->output().size();
+  for (int i = 0; i < 10; ++i) {
+    ::kill(proc_->pid(), SIGTERM);
+    if (proc_->wait_for_output("terminating", std::chrono::milliseconds(500), from) != std::string::npos)
+      break;
+  }
+  proc_->stop();  // reaps; SIGKILL only if it is still running after the grace period
 }
 
 void mosquitto_fixture::kill_hard() {

@@ -369,6 +369,10 @@ TEST(MqttClient, ConnectOptionsCarryWillSessionAndReconnect) {
             7u * 24 * 3600);
   o.protocol_version = 4;
   EXPECT_FALSE(client::make_connect_options(o).is_clean_session());
+  o.reconnect_min = std::chrono::seconds(0);  // e.g. 500ms truncated: must not become a tight retry loop
+  o.reconnect_max = std::chrono::seconds(0);
+  EXPECT_EQ(client::make_connect_options(o).get_min_retry_interval(), std::chrono::seconds(1));
+  EXPECT_EQ(client::make_connect_options(o).get_max_retry_interval(), std::chrono::seconds(1));
 }
 
 TEST(MqttClient, StatusOnlineRetainedAndWillOfflineOnAbruptDisconnect) {
