@@ -1,5 +1,7 @@
 #include "gateway/app/gateway.hpp"
 
+#include "gateway/app/config_mqtt.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -183,25 +185,8 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
     devices_.push_back(std::move(dev));
   }
 
-  mqtt::client_options mo;
-  mo.uri = config_.mqtt.uri;
-  mo.client_id = config_.mqtt.client_id;
-  mo.username = config_.mqtt.username;
-  mo.password = std::string(config_.mqtt.password.reveal());
-  mo.protocol_version = config_.mqtt.protocol == mqtt_protocol::v5 ? 5 : 4;
-  mo.clean_session = config_.mqtt.clean_session;
-  mo.session_expiry = config_.mqtt.session_expiry;
-  mo.keep_alive = config_.mqtt.keep_alive;
-  mo.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(config_.mqtt.connect_timeout);
-  mo.reconnect_min = std::chrono::duration_cast<std::chrono::seconds>(config_.mqtt.reconnect_min);
-  mo.reconnect_max = std::chrono::duration_cast<std::chrono::seconds>(config_.mqtt.reconnect_max);
-  mo.store_timeout = config_.mqtt.store_timeout;
-  mo.status_topic = config_.mqtt.status_topic;
-  mo.tls = config_.mqtt.tls.enabled;
-  mo.ca_file = config_.mqtt.tls.ca_file;
-  mo.cert_file = config_.mqtt.tls.cert_file;
-  mo.key_file = config_.mqtt.tls.key_file;
-  mo.tls_verify = config_.mqtt.tls.verify;
+  // Durations below a second round up (Paho takes whole seconds): see to_client_options.
+  const mqtt::client_options mo = to_client_options(config_.mqtt);
   mqtt_ = std::make_unique<mqtt::client>(io_.get_executor(), mo);
   mqtt_->set_message_handler(
       [this](mqtt::inbound_message m, mqtt::store_ack ack) { on_mqtt_message(std::move(m), std::move(ack)); });
