@@ -10,6 +10,8 @@ seconds=${DEMO_SECONDS:-0}
 [ -t 0 ] || [ "$seconds" != 0 ] || seconds=30   # non-interactive: a bounded run
 
 bash scripts/setup.sh
+# ccache keys on paths relative to the checkout, so a fresh clone reuses earlier builds of the same sources.
+export CCACHE_BASEDIR="$(pwd)"
 cmake --preset ci >/dev/null
 cmake --build --preset ci -j "$(nproc)" --target mqtt-coap-gateway cloudsim
 bin=$root/build/ci/gateway/app/mqtt-coap-gateway

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 bash scripts/setup.sh
+# ccache keys on paths relative to the checkout, so a fresh clone reuses earlier builds of the same sources.
+export CCACHE_BASEDIR="$(pwd)"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"
 status=0
