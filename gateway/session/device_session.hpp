@@ -139,10 +139,10 @@ class device_session {
   std::uint64_t transport_generation_ = 0;
 
   std::optional<crypto::aes_key> aes_key_;  // aes mode: derived from the secret and the auth `random`
-  std::unordered_map<coap::request_id, pending_request> requests_;
+  // Exchanges in flight: at most NSTART + the /auth, so a vector (no bucket array held by an idle device).
+  std::vector<std::pair<coap::request_id, pending_request>> requests_;
   std::unordered_map<message_handle, outbound_message> messages_;
   std::unordered_map<message_handle, std::string> platform_ids_;  // 2090 of a 2.xx, until the FSM acks
-  std::vector<std::uint8_t> scratch_;
   session_stats stats_;
   std::uint64_t retransmissions_before_ = 0;
 };
