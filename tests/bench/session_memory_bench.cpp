@@ -2,8 +2,8 @@
 // the heap held per idle ready device (glibc mallinfo2: uordblks after - before, divided by N) and the time
 // from start() to the last device ready. The auth gate runs at --rate per second (burst = rate / 10).
 //
-//   session_memory_bench --mode aes --devices 10000 --rate 5000
-//   session_memory_bench --mode psk --devices 2000 --rate 1000
+//   session_memory_bench --mode aes --devices 10000 --rate 2000
+//   session_memory_bench --mode psk --devices 2000 --rate 500
 //
 // --max-bytes B makes it exit 1 when the per-device figure exceeds B (used by the `bench` ctest entries).
 // Heap figures need glibc's allocator: under ASan mallinfo2 does not see the allocations (reported as such).

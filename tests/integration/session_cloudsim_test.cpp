@@ -1,5 +1,6 @@
-// Integration: gw::session::device_session (real io_context, deadline_scheduler, auth_gate, UDP sockets, DTLS)
-// against cloudsim, the independent platform emulator (tests/cloudsim). Spec: shared/protocol/alibaba-coap.md.
+// Integration: gw::session::device_session (real io_context, deadline_scheduler, auth_gate, UDP sockets,
+// DTLS) against cloudsim, the independent platform emulator (tests/cloudsim). Spec:
+// shared/protocol/alibaba-coap.md.
 
 #include <gtest/gtest.h>
 
@@ -51,7 +52,9 @@ coap::message decode(const std::vector<std::uint8_t>& d) {
   return m;
 }
 
-std::string text(std::span<const std::uint8_t> b) { return {b.begin(), b.end()}; }
+std::string text(std::span<const std::uint8_t> b) {
+  return {b.begin(), b.end()};
+}
 
 // The first datagram in `dgs` that is a POST to `path`.
 std::optional<std::vector<std::uint8_t>> first_post(const std::vector<std::vector<std::uint8_t>>& dgs,
@@ -64,8 +67,8 @@ std::optional<std::vector<std::uint8_t>> first_post(const std::vector<std::vecto
   return std::nullopt;
 }
 
-// A seed whose device_fsm draws "1" as the first /auth seq (spec §10's vector uses seq 1): the FSM is sans-io,
-// so the same seed and the same inputs give device_session's FSM the same draws.
+// A seed whose device_fsm draws "1" as the first /auth seq (spec §10's vector uses seq 1): the FSM is
+// sans-io, so the same seed and the same inputs give device_session's FSM the same draws.
 std::uint64_t seed_for_first_auth_seq(std::string_view wanted) {
   for (std::uint64_t seed = 1; seed < 1'000'000; ++seed) {
     session::device_fsm_config cfg;
@@ -94,7 +97,8 @@ session::outbound_message message(const session::device_identity& id, session::m
 }
 
 std::string json_id_payload(int device, int n) {
-  return R"({"id":")" + std::to_string(device) + "-" + std::to_string(n) + R"(","v":)" + std::to_string(n) + "}";
+  return R"({"id":")" + std::to_string(device) + "-" + std::to_string(n) + R"(","v":)" + std::to_string(n) +
+         "}";
 }
 
 // Every record's payload that is a first delivery (not a duplicate).
@@ -110,16 +114,16 @@ std::multiset<std::string> first_payloads(const std::vector<test::cloudsim_recor
 
 // spec §10: the /auth datagram (218 B + Accept 50 = 220 B) and the publish datagram (127 B with Accept 50),
 // byte for byte after the per-request MID and token, with the §10 inputs: device sensor-001 and its secret,
-// timestamp 1700000000000, hmacsha1, auth seq 1, and cloudsim answering random abcdef1234567890, seqOffset 100
-// and the §10 token, so the first publish carries seq 101 (= seqOffset + 1, spec §5.3).
+// timestamp 1700000000000, hmacsha1, auth seq 1, and cloudsim answering random abcdef1234567890, seqOffset
+// 100 and the §10 token, so the first publish carries seq 101 (= seqOffset + 1, spec §5.3).
 TEST(SessionCloudsim, AesAuthAndPublishDatagramsMatchSpecVectors) {
   test::scratch_dir dir("session-vec");
   const auto registry = dir.path() / "vec.csv";
   std::ofstream(registry) << "a1B2c3D4e5F,sensor-001,0123456789abcdef0123456789abcdef\n";
-  cloudsim_process sim({.devices = 0,
-                        .extra_args = {"--registry", registry.string(), "--fixed-token",
-                                       "T0kEnExAmPlE0123456789abcdef00.abcd", "--fixed-random",
-                                       "abcdef1234567890", "--seq-offset", "100"}});
+  cloudsim_process sim(
+      {.devices = 0,
+       .extra_args = {"--registry", registry.string(), "--fixed-token", "T0kEnExAmPlE0123456789abcdef00.abcd",
+                      "--fixed-random", "abcdef1234567890", "--seq-offset", "100"}});
   const std::uint64_t seed = seed_for_first_auth_seq("1");
   ASSERT_NE(seed, 0u);
 
@@ -129,7 +133,8 @@ TEST(SessionCloudsim, AesAuthAndPublishDatagramsMatchSpecVectors) {
   opts->sign = crypto::sign_method::hmacsha1;
   opts->wall_clock_ms = [] { return std::int64_t{1700000000000}; };
   opts->accept = 50;
-  auto id = test::identity_of("sensor-001", "0123456789abcdef0123456789abcdef", security_mode::aes, relay.port());
+  auto id =
+      test::identity_of("sensor-001", "0123456789abcdef0123456789abcdef", security_mode::aes, relay.port());
   auto& dev = rig.add(std::move(id), opts, seed);
   dev.session->start();
   ASSERT_TRUE(rig.run_until([&] { return dev.ready(); }, 10s)) << to_string(dev.session->state());
@@ -251,7 +256,8 @@ TEST(SessionCloudsim, DtlsPskAuthAndPublish) {
   ASSERT_TRUE(opts->dtls_psk);
   auto& dev = rig.add(test::sim_identity(1, security_mode::dtls_psk, sim.psk_port()), opts);
   dev.session->start();
-  for (int i = 0; i < 3; ++i) dev.session->offer(message(dev.session->identity(), i + 1, json_id_payload(1, i)));
+  for (int i = 0; i < 3; ++i)
+    dev.session->offer(message(dev.session->identity(), i + 1, json_id_payload(1, i)));
   ASSERT_TRUE(rig.run_until([&] { return dev.acked.size() == 3; }, 15s)) << to_string(dev.session->state());
   const auto recs = sim.wait_for_records(3, 5s);
   ASSERT_EQ(recs.size(), 3u);
@@ -283,7 +289,8 @@ TEST(SessionCloudsim, DtlsCertificateAuthAndPublish) {
 
 // spec §8: the server certificate is checked against the configured CA and the host name; a failure never
 // reaches /auth, the device backs off and retries.
-void expect_dtls_refused(session::device_identity id, std::shared_ptr<dtls::context> ctx, cloudsim_process& sim) {
+void expect_dtls_refused(session::device_identity id, std::shared_ptr<dtls::context> ctx,
+                         cloudsim_process& sim) {
   session_rig rig;
   auto opts = test::fast_options(security_mode::dtls);
   opts->dtls_certificate = std::move(ctx);
@@ -305,8 +312,9 @@ void expect_dtls_refused(session::device_identity id, std::shared_ptr<dtls::cont
 TEST(SessionCloudsim, DtlsWrongCaIsRefused) {
   cloudsim_process sim({.devices = 1, .aes = false, .dtls = true});
   test::scratch_dir other("other-ca");
-  auto made = test::run_command("bash '" + (test::source_dir() / "tests/support/make_test_certs.sh").string() +
-                                "' '" + other.path().string() + "'");
+  auto made =
+      test::run_command("bash '" + (test::source_dir() / "tests/support/make_test_certs.sh").string() +
+                        "' '" + other.path().string() + "'");
   ASSERT_EQ(made.status, 0) << made.output;
   expect_dtls_refused(test::sim_identity(0, security_mode::dtls, sim.dtls_port()),
                       test::certificate_context((other.path() / "ca.pem").string()), sim);
@@ -425,14 +433,15 @@ TEST(SessionCloudsim, ServerErrorsAndDroppedRequestsAreRetried) {
   ASSERT_EQ(sim.command("drop-requests 0.2"), "ok drop-requests 0.2");
   session_rig rig;
   auto opts = test::fast_options(security_mode::aes);
+  opts->coap.ack_timeout = 150ms;
   opts->coap.max_retransmit = 6;  // P(all 7 copies dropped) = 0.2^7: no timeout-driven reconnects
   std::multiset<std::string> expected;
   for (int i = 0; i < devices; ++i) {
     auto& d = rig.add(test::sim_identity(i, security_mode::aes, sim.aes_port()), opts);
     d.session->start();
     for (int n = 0; n < per_device; ++n) {
-      d.session->offer(message(d.session->identity(), static_cast<session::message_handle>(n + 1),
-                               json_id_payload(i, n)));
+      d.session->offer(
+          message(d.session->identity(), static_cast<session::message_handle>(n + 1), json_id_payload(i, n)));
       expected.insert(json_id_payload(i, n));
     }
   }
@@ -471,7 +480,8 @@ void expect_separate_responses(std::vector<std::string> extra_args, bool ack_mod
   if (ack_mode) opts->ack_mode = 1;
   auto& dev = rig.add(test::sim_identity(0, security_mode::aes, relay.port()), opts);
   dev.session->start();
-  for (int n = 0; n < 3; ++n) dev.session->offer(message(dev.session->identity(), n + 1, json_id_payload(0, n)));
+  for (int n = 0; n < 3; ++n)
+    dev.session->offer(message(dev.session->identity(), n + 1, json_id_payload(0, n)));
   ASSERT_TRUE(rig.run_until([&] { return dev.acked.size() == 3; }, 10s)) << to_string(dev.session->state());
   if (ack_mode) {
     EXPECT_NE(text(decode(*first_post(relay.up, "auth")).payload()).find(R"("ackMode":)"), std::string::npos);
@@ -499,11 +509,15 @@ void expect_separate_responses(std::vector<std::string> extra_args, bool ack_mod
   EXPECT_EQ(sim.stop(), 0);
 }
 
-TEST(SessionCloudsim, AckMode1GetsSeparateResponses) { expect_separate_responses({}, true); }
-TEST(SessionCloudsim, SeparateResponsesEverywhere) { expect_separate_responses({"--separate"}, false); }
+TEST(SessionCloudsim, AckMode1GetsSeparateResponses) {
+  expect_separate_responses({}, true);
+}
+TEST(SessionCloudsim, SeparateResponsesEverywhere) {
+  expect_separate_responses({"--separate"}, false);
+}
 
-// issue #5 item 4: 1,000 AES devices bring themselves up through the gateway-wide auth gate (500/s, burst 50).
-// cloudsim's auth_ok counter, sampled while they come up, never grows faster than rate * dt + burst.
+// issue #5 item 4: 1,000 AES devices bring themselves up through the gateway-wide auth gate (500/s, burst
+// 50). cloudsim's auth_ok counter, sampled while they come up, never grows faster than rate * dt + burst.
 TEST(SessionCloudsim, ThousandAesDevicesAuthenticateWithinTheRateLimit) {
   constexpr int devices = 1000;
   constexpr double rate = 500.0;
