@@ -366,9 +366,15 @@ void gateway::arm_housekeeping() {
 
 void gateway::log_summary() {
   const auto qs = queue_->stats();
-  spdlog::info("status: broker {}, devices ready {}/{}, queued {}, delivered {}, dead-lettered {}, unrouted {}",
-               mqtt_connected_ ? "connected" : "disconnected", devices_ready(), devices_.size(), qs.total.depth,
-               counters_.delivered, counters_.dead_lettered + counters_.dead_lettered_at_entry, counters_.unrouted);
+  // The queue's drops by reason (design.md §2 "every such drop is counted by reason") are part of the line, so
+  // an operator sees a full queue without the metrics endpoint.
+  const auto& d = qs.total.drops;
+  spdlog::info(
+      "status: broker {}, devices ready {}/{}, queued {}, delivered {}, dead-lettered {}, unrouted {}, refused {} "
+      "(queue_full {}, disk_cap {}), dropped_oldest {}, expired {}",
+      mqtt_connected_ ? "connected" : "disconnected", devices_ready(), devices_.size(), qs.total.depth,
+      counters_.delivered, counters_.dead_lettered + counters_.dead_lettered_at_entry, counters_.unrouted,
+      counters_.enqueue_refused, d.queue_full_rejected, d.disk_cap, d.queue_full_dropped_oldest, d.expired_max_age);
 }
 
 }  // namespace gw::app
