@@ -9,6 +9,8 @@
 // Heap figures need glibc's allocator: under ASan mallinfo2 does not see the allocations (reported as such).
 
 #include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -25,6 +27,30 @@ using gw::session::security_mode;
 
 std::size_t heap_in_use() {
   return mallinfo2().uordblks;
+}
+
+// CPU seconds (user + system) this process used so far: the gateway side only, cloudsim is a child process.
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds (user + system) of another process, from /proc/<pid>/stat fields 14 and 15 (proc(5)).
+double cpu_seconds_of(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char buf[1024] = {};
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  const char* p = std::strrchr(buf, ')');  // the command name may contain spaces
+  if (n == 0 || p == nullptr) return 0;
+  unsigned long long utime = 0, stime = 0;
+  // After ")": state (field 3) ... utime is field 14, stime field 15.
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 int usage() {
@@ -85,9 +111,13 @@ int main(int argc, char** argv) {
   for (auto& id : ids) rig.add(std::move(id), opts);
   const std::size_t constructed = heap_in_use();
   const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = cpu_seconds();
+  const double sim_cpu0 = cpu_seconds_of(sim.process().pid());
   for (auto& d : rig.devices()) d->session->start();
   const bool ok = rig.run_until([&] { return rig.all_ready(); }, std::chrono::seconds(timeout_s));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu = cpu_seconds() - cpu0;
+  const double sim_cpu = cpu_seconds_of(sim.process().pid()) - sim_cpu0;
   // Let in-flight bookkeeping settle (empty ACK exchanges, DTLS buffers): run what is ready, no waiting.
   rig.io().poll();
   const std::size_t after = heap_in_use();
@@ -101,10 +131,12 @@ int main(int argc, char** argv) {
   const double per_device_constructed = static_cast<double>(constructed - before) / devices;
   const auto st = sim.stats();
   std::printf(
-      "mode=%s devices=%d rate=%.0f/s burst=%u ready_in=%.2f s (%.0f devices/s) heap_per_ready_device=%.0f B "
+      "mode=%s devices=%d rate=%.0f/s burst=%u ready_in=%.2f s (%.0f devices/s; cpu: gateway %.2f s, "
+      "cloudsim %.2f s) "
+      "heap_per_ready_device=%.0f B "
       "(%.2f KiB; constructed, not started: %.0f B; sizeof(device_session)=%zu B) auth_ok=%d "
       "retransmissions=%llu\n",
-      mode.c_str(), devices, rate, burst, secs, devices / secs, per_device, per_device / 1024,
+      mode.c_str(), devices, rate, burst, secs, devices / secs, cpu, sim_cpu, per_device, per_device / 1024,
       per_device_constructed, sizeof(gw::session::device_session), st["auth_ok"].get<int>(), [&] {
         unsigned long long n = 0;
         for (auto& d : rig.devices()) n += d->session->stats().retransmissions;
