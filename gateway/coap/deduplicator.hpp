@@ -2,7 +2,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+
+#include "gateway/util/fifo.hpp"
 #include <optional>
 
 #include "gateway/coap/transmission_params.hpp"
@@ -34,7 +35,7 @@ class deduplicator {
 
   duration lifetime_;
   std::size_t capacity_;
-  std::deque<entry> entries_;  // in expiry order: lifetime is constant and `now` is monotonic
+  util::fifo<entry> entries_;  // in expiry order: lifetime is constant and `now` is monotonic
 };
 
 }  // namespace gw::coap

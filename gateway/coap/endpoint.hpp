@@ -3,7 +3,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+
+#include "gateway/util/fifo.hpp"
 #include <optional>
 #include <span>
 #include <system_error>
@@ -84,9 +85,9 @@ class endpoint {
   std::uint16_t next_mid_;
   request_id next_id_ = 1;
   std::vector<exchange> outstanding_;
-  std::deque<exchange> queued_;
-  std::deque<std::vector<std::uint8_t>> transmit_;
-  std::deque<response_event> events_;
+  util::fifo<exchange> queued_;
+  util::fifo<std::vector<std::uint8_t>> transmit_;
+  util::fifo<response_event> events_;
   endpoint_stats stats_{};
   time_point last_now_{};
   bool start_pending_ = false;

@@ -3,7 +3,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+
+#include "gateway/util/fifo.hpp"
 #include <optional>
 #include <string>
 #include <string_view>
@@ -232,13 +233,13 @@ class device_fsm {
   std::uint32_t auth_rejections_ = 0;
   std::uint32_t consecutive_timeouts_ = 0;  // exchanges (auth or publish) without any answer
 
-  std::deque<queued> pending_;
+  util::fifo<queued> pending_;
   std::vector<sent> in_flight_;  // in send order
   std::uint64_t next_order_ = 0;
 
   device_health stats_;
   device_state state_ = device_state::idle;
-  std::deque<device_action> actions_;
+  util::fifo<device_action> actions_;
 };
 
 std::string_view to_string(device_state s) noexcept;
