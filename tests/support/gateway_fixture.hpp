@@ -88,7 +88,7 @@ std::filesystem::path mqtt_load_binary();
 // Throws std::runtime_error if it does not connect within 10 s.
 void start_publisher(child_process& pub, const std::string& mqtt_uri, int devices, long long first_id,
                      long long count, const std::vector<std::string>& extra = {});
-// Waits until the publisher reports every publish acknowledged and exits 0; false on timeout or failure.
+// Waits until the publisher reports every publish acknowledged (then stops it); false on timeout or failure.
 bool wait_published(child_process& pub, std::chrono::milliseconds timeout);
 
 // What reached cloudsim, checked against what was published (message i to device i % devices).
