@@ -64,6 +64,21 @@ std::uint64_t seed_of(std::string_view id, std::uint64_t salt) {
 
 }  // namespace
 
+unsigned shard_of(std::string_view product_key, std::string_view device_name, unsigned count) {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a 64 of "productKey/deviceName"
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  };
+  mix(product_key);
+  mix("/");
+  mix(device_name);
+  return count == 0 ? 0 : static_cast<unsigned>(h % count);
+}
+
+bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key, std::string_view device_name) {
+  return !shard || shard->count <= 1 || shard_of(product_key, device_name, shard->count) == shard->index;
+}
+
 std::shared_ptr<session::session_options> make_session_options(const config& cfg, cloud_mode mode,
                                                                std::string& error) {
   auto o = std::make_shared<session::session_options>();
@@ -114,7 +129,8 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
     : io_(io),
       config_(std::move(cfg)),
       scheduler_(io.get_executor()),
-      housekeeping_(io) {
+      housekeeping_(io),
+      drain_timer_(io) {
   gate_ = std::make_unique<session::auth_gate>(
       scheduler_, config_.cloud.auth.rate_per_s,
       static_cast<std::uint32_t>(std::max(1.0, config_.cloud.auth.rate_per_s)));
@@ -153,6 +169,9 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
   std::unordered_map<int, std::shared_ptr<session::session_options>> options_by_mode;
   std::uint64_t gate_id = 0;
   for (const auto& d : config_.devices) {
+    // Other shards' devices stay in device_infos_ (so their topics route, and are skipped, not dead-lettered)
+    // but get no session here.
+    if (!in_shard(config_.shard, d.product_key, d.device_name)) continue;
     auto& opts = options_by_mode[static_cast<int>(d.mode)];
     if (!opts) {
       std::string error;
@@ -194,7 +213,28 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
     mqtt_connected_ = connected;
     if (!connected) spdlog::warn("mqtt: connection lost: {}", cause.empty() ? "unknown cause" : cause);
   });
-  for (const auto& filter : router_->subscriptions()) mqtt_->subscribe(filter, config_.mqtt.qos);
+  // Subscribe to the routes that can reach a device of this shard: templates (${...} in `device`) and fixed
+  // devices this instance serves. The subset is valid because the whole list was.
+  std::vector<bridge::route_config> mine;
+  for (std::size_t i = 0; i < config_.routes.size(); ++i) {
+    const auto& r = config_.routes[i];
+    auto it = device_infos_.find(r.device);
+    if (r.device.find("${") == std::string::npos && it != device_infos_.end() &&
+        !in_shard(config_.shard, it->second.product_key, it->second.device_name)) {
+      continue;
+    }
+    mine.push_back(routes[i]);
+  }
+  auto subscribed = bridge::router::make(
+      mine,
+      [this](std::string_view id) -> const bridge::device_info* {
+        auto it = device_infos_.find(std::string(id));
+        return it == device_infos_.end() ? nullptr : &it->second;
+      },
+      rerr);
+  if (subscribed) {
+    for (const auto& filter : subscribed->subscriptions()) mqtt_->subscribe(filter, config_.mqtt.qos);
+  }
 }
 
 gateway::~gateway() {
@@ -220,9 +260,41 @@ void gateway::stop() {
   if (stopped_) return;
   stopped_ = true;
   housekeeping_.cancel();
+  drain_timer_.cancel();
+  drain_done_ = nullptr;
   if (mqtt_) mqtt_->stop();
   for (auto& dev : devices_) dev->session->stop();
   if (queue_) queue_->flush();
+}
+
+void gateway::drain(std::chrono::milliseconds deadline, std::function<void()> done) {
+  if (stopped_ || draining_) {
+    if (done) boost::asio::post(io_, std::move(done));
+    return;
+  }
+  draining_ = true;
+  drain_done_ = std::move(done);
+  if (mqtt_) mqtt_->stop();  // no new messages; those already delivered to us are stored (see on_mqtt_message)
+  spdlog::info("gateway: draining {} in-flight message(s), at most {} ms", in_flight(), deadline.count());
+  drain_timer_.expires_after(deadline);
+  drain_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive || !drain_done_) return;
+    spdlog::warn("gateway: drain deadline passed with {} message(s) in flight; they stay queued", in_flight());
+    std::exchange(drain_done_, nullptr)();
+  });
+  check_drained();
+}
+
+std::size_t gateway::in_flight() const {
+  std::size_t n = 0;
+  for (const auto& dev : devices_) n += dev->offered;
+  return n;
+}
+
+void gateway::check_drained() {
+  if (!draining_ || !drain_done_ || in_flight() != 0) return;
+  drain_timer_.cancel();
+  boost::asio::post(io_, std::exchange(drain_done_, nullptr));
 }
 
 std::size_t gateway::devices_ready() const {
@@ -254,6 +326,12 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
   if (ec) {
     reason = ec.message();
     q.payload.assign(data, data + msg.payload.size());
+  } else if (by_id_.find(route.device_id) == by_id_.end() && device_infos_.count(route.device_id) != 0) {
+    // A device of another shard (a template route matched): that instance stores and delivers it.
+    ++counters_.other_shard;
+    spdlog::debug("route: topic {} belongs to device {} of another shard", msg.topic, route.device_id);
+    ack.rejected();
+    return;
   } else {
     q.device_id = route.device_id;
     q.cloud_topic = route.cloud_topic;
@@ -313,6 +391,10 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
 }
 
 void gateway::feed(device_runtime& dev) {
+  if (draining_) {
+    check_drained();
+    return;
+  }
   if (stopped_ || dev.offered >= offer_window) return;
   std::error_code ec;
   auto batch = queue_->peek(dev.id, offer_window - dev.offered, ec);

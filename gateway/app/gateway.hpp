@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -37,6 +38,7 @@ struct gateway_counters {
   std::uint64_t delivered = 0;         // cloud answered 2.xx
   std::uint64_t dead_lettered = 0;     // cloud rejected permanently
   std::uint64_t empty_dropped = 0;     // cloud.drop_empty_payloads
+  std::uint64_t other_shard = 0;       // routed to a device another shard serves: acknowledged, not stored
 };
 
 struct device_runtime {
@@ -61,6 +63,14 @@ class gateway {
   // Stops taking messages, stops sessions, commits the queue. Idempotent.
   void stop();
 
+  // Graceful stop, first half (SIGTERM): stops taking MQTT messages and offering the backlog, then calls `done`
+  // on the loop once every message already offered to a session is settled (acked or dead-lettered) or
+  // `deadline` has passed, whichever comes first. Nothing is lost either way: a message leaves the durable queue
+  // only when settled, so what is still in flight at the deadline is delivered after the next start. The
+  // caller then calls stop().
+  void drain(std::chrono::milliseconds deadline, std::function<void()> done);
+  std::size_t in_flight() const;
+
   const config& cfg() const { return config_; }
   const gateway_counters& counters() const { return counters_; }
   const std::vector<std::unique_ptr<device_runtime>>& devices() const { return devices_; }
@@ -75,6 +85,7 @@ class gateway {
   void on_dead_lettered(device_runtime& dev, std::uint64_t id, std::string reason, std::uint8_t code);
   void on_state_changed(device_runtime& dev, const session::state_changed& change);
   void arm_housekeeping();
+  void check_drained();
   void log_summary();
 
   boost::asio::io_context& io_;
@@ -92,8 +103,17 @@ class gateway {
   gateway_counters counters_;
   bool mqtt_connected_ = false;
   bool stopped_ = false;
+  bool draining_ = false;
+  std::function<void()> drain_done_;
+  boost::asio::steady_timer drain_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
+
+// Sharding (`shard: i/n`, design.md §6): the instance with index i serves the devices whose
+// shard_of(productKey, deviceName, n) == i. The hash is FNV-1a 64 of "productKey/deviceName", modulo n: stable
+// across versions, hosts and config order, so every instance of a deployment agrees without talking to the others.
+unsigned shard_of(std::string_view product_key, std::string_view device_name, unsigned count);
+bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key, std::string_view device_name);
 
 // Builds the per-device protocol options from the cloud section (also used by `check-config`).
 std::shared_ptr<session::session_options> make_session_options(const config& cfg, cloud_mode mode,

@@ -21,8 +21,9 @@ spdlog::level::level_enum to_spdlog(log_level l) {
 }  // namespace
 
 void setup_logging(const log_config& cfg) {
-  auto logger = spdlog::stdout_logger_mt("gateway");
-  spdlog::set_default_logger(logger);
+  // Called again on SIGHUP: the logger is created once (stdout_logger_mt throws if it exists, and replacing the
+  // default logger would race with threads logging through it); level and pattern change in place.
+  if (!spdlog::get("gateway")) spdlog::set_default_logger(spdlog::stdout_logger_mt("gateway"));
   spdlog::set_level(to_spdlog(cfg.level));
   if (cfg.format == log_format::json) {
     // One JSON object per line. spdlog does not escape %v: info-level messages carry only ids, states and

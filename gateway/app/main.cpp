@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -52,8 +53,9 @@ std::optional<app::config> load_or_report(const std::string& path) {
   return std::nullopt;
 }
 
-// The daemon: runs until SIGTERM/SIGINT; SIGHUP re-validates the config file.
-int run(const std::string& path) {
+// The daemon: runs until SIGTERM/SIGINT (drains in-flight messages, then exits 0); SIGHUP re-validates the
+// config file and applies its log settings.
+int run(const std::string& path, std::chrono::milliseconds drain_timeout) {
   auto cfg = load_or_report(path);
   if (!cfg) return 1;
   app::setup_logging(cfg->log);
@@ -69,13 +71,19 @@ int run(const std::string& path) {
   gw->start();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  bool stopping = false;
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
+        // sd_notify(3): RELOADING=1 ... READY=1 brackets a reload.
         sd_notify(0, "RELOADING=1");
         if (auto fresh = load_or_report(path)) {
-          spdlog::warn("reload: {} is valid; applying a changed config needs a restart in this version", path);
+          // Applied at once: log.level and log.format. Everything else (mqtt, cloud incl. ca_file, devices,
+          // routes, queue, shard) is read at start only; docs/operations.md "Reload".
+          app::setup_logging(fresh->log);
+          for (const auto& w : fresh->warnings) spdlog::warn("config: {}", w);
+          spdlog::warn("reload: {} is valid; log settings applied; other changes take effect after a restart", path);
         } else {
           spdlog::error("reload: {} is invalid; the running configuration stays", path);
         }
@@ -83,10 +91,20 @@ int run(const std::string& path) {
         wait_signal();
         return;
       }
-      spdlog::info("signal {}: stopping", sig);
+      if (stopping) {  // a second SIGTERM/SIGINT: stop now, the queue keeps what is in flight
+        spdlog::warn("signal {}: stopping now", sig);
+        gw->stop();
+        io.stop();
+        return;
+      }
+      stopping = true;
+      spdlog::info("signal {}: stopping (draining for at most {} ms)", sig, drain_timeout.count());
       sd_notify(0, "STOPPING=1");
-      gw->stop();
-      io.stop();
+      gw->drain(drain_timeout, [&] {
+        gw->stop();
+        io.stop();
+      });
+      wait_signal();
     });
   };
   wait_signal();
@@ -233,6 +251,11 @@ int main(int argc, char** argv) {
   std::string config_path;
   auto* run_cmd = cli.add_subcommand("run", "Run the gateway (the daemon)");
   run_cmd->add_option("-c,--config", config_path, "Configuration file")->required();
+  unsigned drain_ms = 10000;
+  run_cmd->add_option("--drain-timeout-ms", drain_ms,
+                      "On SIGTERM, wait at most this long for in-flight messages to be acknowledged (the rest stay "
+                      "queued)")
+      ->capture_default_str();
   auto* check_cmd = cli.add_subcommand("check-config", "Validate a configuration file; every error with file:line:col");
   check_cmd->add_option("-c,--config", config_path, "Configuration file")->required();
 
@@ -260,7 +283,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 1;
   }
   try {
-    if (*run_cmd) return run(config_path);
+    if (*run_cmd) return run(config_path, std::chrono::milliseconds(drain_ms));
     if (*check_cmd) return check_config(config_path);
     if (*route_cmd) return route(config_path, topic, payload);
     if (*sign_cmd) return sign(pk, dn, mode, method, client_id, seq, timestamp, secret_file);
