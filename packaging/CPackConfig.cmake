@@ -5,6 +5,7 @@
 # Build the package with a prefix of /usr: scripts/package.sh.
 include_guard(GLOBAL)
 
+include(GNUInstallDirs)  # prefix /usr -> sysconfdir /etc; /usr/local -> /usr/local/etc
 set(GW_PACKAGING_DIR ${CMAKE_CURRENT_LIST_DIR})
 get_filename_component(GW_SOURCE_ROOT ${CMAKE_CURRENT_LIST_DIR} DIRECTORY)
 
@@ -18,7 +19,7 @@ file(READ ${GW_SOURCE_ROOT}/config/gateway.example.yaml GW_EXAMPLE_CONFIG)
 string(REPLACE "\n  ca_file: \"\"" "\n  ca_file: /etc/ssl/certs/ca-certificates.crt" GW_PACKAGED_CONFIG
        "${GW_EXAMPLE_CONFIG}")
 file(WRITE ${CMAKE_BINARY_DIR}/packaging/gateway.yaml "${GW_PACKAGED_CONFIG}")
-install(FILES ${CMAKE_BINARY_DIR}/packaging/gateway.yaml DESTINATION /etc/mqtt-coap-gateway
+install(FILES ${CMAKE_BINARY_DIR}/packaging/gateway.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/mqtt-coap-gateway
         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
 install(FILES ${GW_SOURCE_ROOT}/config/gateway.example.yaml DESTINATION share/doc/mqtt-coap-gateway/examples)
 if(EXISTS ${GW_SOURCE_ROOT}/docs/operations.md)
