@@ -581,6 +581,7 @@ void parse_mqtt(reporter& r, load_state& st, const YAML::Node& node, mqtt_config
                std::chrono::hours(24));
   set_duration(m, r, "store_timeout", c.store_timeout, std::chrono::milliseconds(1),
                std::chrono::minutes(10));
+  set_uint(m, r, "max_unstored", c.max_unstored, 1, 100000);
   // While a delivery waits for its store, Paho's receive thread reads nothing, PINGRESP included.
   if (c.store_timeout >= c.keep_alive) {
     r.error(m.get("store_timeout").value_or(node), m.path("store_timeout"),

@@ -16,18 +16,28 @@ namespace gw::mqtt {
 
 namespace detail {
 
-// Shared by the Paho thread (waiting) and the owner (completing through store_ack).
-struct store_state {
+// Deliveries handed to the owner and not yet stored, shared by the Paho thread (waiting while there are
+// max_unstored of them) and the owners of store_acks (completing).
+struct store_window {
   std::mutex mutex;
   std::condition_variable cv;
-  bool done = false;
+  std::size_t unstored = 0;
+};
+
+// One delivery's completion.
+struct store_state {
+  explicit store_state(std::shared_ptr<store_window> w) : window(std::move(w)) {}
+  std::shared_ptr<store_window> window;
+  bool done = false;  // guarded by window->mutex
 
   void complete() noexcept {
     {
-      std::lock_guard lock(mutex);
+      std::lock_guard lock(window->mutex);
+      if (done) return;
       done = true;
+      --window->unstored;
     }
-    cv.notify_all();
+    window->cv.notify_all();
   }
 };
 
@@ -59,6 +69,7 @@ namespace {
 client_options normalized(client_options o) {
   o.reconnect_min = std::max(o.reconnect_min, std::chrono::seconds(1));
   o.reconnect_max = std::max(o.reconnect_max, o.reconnect_min);
+  o.max_unstored = std::max<std::size_t>(o.max_unstored, 1);
   return o;
 }
 
@@ -272,26 +283,32 @@ class client::impl : public std::enable_shared_from_this<impl> {
     if (closing_.load() || !m) return;
     inbound_message msg{m->get_topic(), m->get_payload_str(), m->get_qos(), m->is_retained(),
                         m->is_duplicate()};
-    auto state = std::make_shared<detail::store_state>();
+    auto state = std::make_shared<detail::store_state>(window_);
+    {
+      std::lock_guard lock(window_->mutex);
+      ++window_->unstored;
+    }
     {
       std::lock_guard lock(mutex_);
       ++stats_.messages;
-      waiting_ = state;
     }
     boost::asio::post(ex_, [w = weak_from_this(), msg = std::move(msg), state]() mutable {
       auto self = w.lock();
       store_ack ack(state);
       if (self && self->on_message_) self->on_message_(std::move(msg), std::move(ack));
     });
+    // Return to Paho (which then reads and acknowledges the next PUBLISH) only while fewer than max_unstored
+    // deliveries are not yet durable; with max_unstored 1 that is "this one is stored".
     bool done = false;
     {
-      std::unique_lock lock(state->mutex);
-      done = state->cv.wait_for(lock, opts_.store_timeout, [&] { return state->done || closing_.load(); });
+      std::unique_lock lock(window_->mutex);
+      done = window_->cv.wait_for(lock, opts_.store_timeout, [&] {
+        return window_->unstored < opts_.max_unstored || closing_.load();
+      });
     }
-    {
+    if (!done) {
       std::lock_guard lock(mutex_);
-      waiting_.reset();
-      if (!done) ++stats_.store_timeouts;
+      ++stats_.store_timeouts;
     }
     if (!done) {
       spdlog::warn(
@@ -301,15 +318,8 @@ class client::impl : public std::enable_shared_from_this<impl> {
   }
 
   void wake_waiters() {
-    std::shared_ptr<detail::store_state> w;
-    {
-      std::lock_guard lock(mutex_);
-      w = waiting_;
-    }
-    if (w) {
-      { std::lock_guard lock(w->mutex); }  // a waiter between its predicate check and its wait sees closing_
-      w->cv.notify_all();
-    }
+    { std::lock_guard lock(window_->mutex); }  // a waiter between its predicate check and its wait sees closing_
+    window_->cv.notify_all();
   }
 
   class connect_listener : public ::mqtt::iaction_listener {
@@ -337,7 +347,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   std::condition_variable idle_cv_;
   int in_callback_ = 0;
   std::vector<std::pair<std::string, int>> subscriptions_;
-  std::shared_ptr<detail::store_state> waiting_;
+  std::shared_ptr<detail::store_window> window_ = std::make_shared<detail::store_window>();
   client_stats stats_;
 };
 

@@ -13,9 +13,12 @@
 //
 // The acknowledgement window (paho.mqtt.cpp #353). Paho C sends PUBACK for a QoS 1 PUBLISH when it reads the
 // packet, before the message callback runs; so a message that the gateway has not yet stored is already gone
-// from the broker. The adapter narrows that window to one message: the Paho thread, inside the callback,
-// posts the message to the loop and then waits until the owner's handler calls store_ack::stored() (or
-// rejected(), or drops the ack), bounded by client_options::store_timeout. Paho C 1.3 reads the next packet
+// from the broker. The adapter bounds that window to client_options::max_unstored messages (default 1): the
+// Paho thread, inside the callback, posts the message to the loop and then waits while max_unstored
+// deliveries are not yet completed by store_ack::stored() (or rejected(), or a dropped ack), bounded by
+// client_options::store_timeout. With max_unstored 1 it waits for this very message; a larger window lets the
+// queue commit many messages per transaction (throughput) and exposes up to that many acknowledged messages to
+// a crash (docs/architecture.md states the trade-off). Paho C 1.3 reads the next packet
 // only after the callback returns, so while message N is being stored, N+1 stays unread in the socket and
 // unacknowledged. What remains exposed: the message whose callback is running (acknowledged, not yet durable)
 // — a crash in that moment loses it, and a store that takes longer than store_timeout lets the next one be
@@ -56,6 +59,7 @@ struct client_options {
   std::chrono::seconds reconnect_min{1};
   std::chrono::seconds reconnect_max{30};
   std::chrono::milliseconds store_timeout{5000};  // see "The acknowledgement window" above
+  std::size_t max_unstored = 1;                    // ditto: deliveries acknowledged but not yet stored, >= 1
   std::string status_topic;                       // empty: no will and no "online"
   std::string online_payload = "online";
   std::string offline_payload = "offline";

@@ -173,6 +173,44 @@ TEST(MqttClient, NextMessageWaitsUntilThePreviousIsStored) {
   held.back().stored();
 }
 
+// max_unstored 3: three deliveries are handed over while none is stored, the fourth waits for a completion.
+TEST(MqttClient, UnstoredWindowBoundsDeliveriesAwaitingTheirStore) {
+  mosquitto_fixture broker;
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  auto opts = options_for(broker, "gw-window3");
+  opts.store_timeout = 60s;
+  opts.max_unstored = 3;
+  client c(ioc.get_executor(), opts);
+  std::vector<std::string> got;
+  std::vector<store_ack> held;
+  bool up = false;
+  c.set_message_handler([&](inbound_message m, store_ack ack) {
+    got.push_back(m.payload);
+    held.push_back(std::move(ack));
+  });
+  c.set_connection_handler([&](bool u, const std::string&) { up = u; });
+  c.subscribe("w/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return up; }));
+  ASSERT_TRUE(broker.wait_for_log("gw-window3 1 w/#", 10s));
+  const auto pub = test::run_command("printf '1\\n2\\n3\\n4\\n5\\n' | mosquitto_pub -h 127.0.0.1 -p " +
+                                     std::to_string(broker.port()) + " -i window3-publisher -q 1 -t w/a -l 2>&1");
+  ASSERT_EQ(pub.status, 0) << pub.output;
+
+  ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 3; }));
+  ioc.run_for(300ms);  // bounded observation: the fourth must not come while three are unstored
+  EXPECT_EQ(got.size(), 3u);
+  held[0].stored();
+  ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 4; }));
+  ioc.run_for(300ms);
+  EXPECT_EQ(got.size(), 4u);
+  held[1].rejected();  // a rejection frees its place too
+  ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 5; }));
+  EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+  for (auto& a : held) a.stored();
+}
+
 TEST(MqttClient, StoreTimeoutLetsDeliveryContinueAndIsCounted) {
   mosquitto_fixture broker;
   boost::asio::io_context ioc;
