@@ -11,6 +11,7 @@ packages=(
   libcoap3-dev libcoap3-bin mosquitto mosquitto-clients
   clang llvm libclang-rt-14-dev clang-tidy clang-format
   python3 python3-cryptography
+  chromium chromium-driver
 )
 
 missing=()

@@ -211,6 +211,7 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
       [this](mqtt::inbound_message m, mqtt::store_ack ack) { on_mqtt_message(std::move(m), std::move(ack)); });
   mqtt_->set_connection_handler([this](bool connected, const std::string& cause) {
     mqtt_connected_ = connected;
+    if (on_mqtt_connection) on_mqtt_connection(connected);
     if (!connected) spdlog::warn("mqtt: connection lost: {}", cause.empty() ? "unknown cause" : cause);
   });
   // Subscribe to the routes that can reach a device of this shard: templates (${...} in `device`) and fixed
@@ -434,6 +435,7 @@ void gateway::on_state_changed(device_runtime& dev, const session::state_changed
     spdlog::debug("device {}: {} -> {}: {}", dev.id, session::to_string(change.from), session::to_string(change.to),
                   change.reason);
   }
+  if (on_device_state_changed) on_device_state_changed(dev);
 }
 
 void gateway::arm_housekeeping() {

@@ -78,6 +78,11 @@ class gateway {
   bool mqtt_connected() const { return mqtt_connected_; }
   std::size_t devices_ready() const;
 
+  // Health hooks (issue #7; health_service.hpp), called on the loop. Set them before start().
+  std::function<void(const device_runtime&)> on_device_state_changed;
+  std::function<void(bool connected)> on_mqtt_connection;
+  mqtt::client& mqtt_client() { return *mqtt_; }
+
  private:
   void on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack);
   void feed(device_runtime& dev);

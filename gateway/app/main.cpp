@@ -1,6 +1,6 @@
 // mqtt-coap-gateway: the daemon and its operator commands (design.md §5).
-// Exit codes: 0 ok; 1 bad configuration or bad arguments; 2 runtime failure (queue, sockets); 3 dry run found no
-// route.
+// Exit codes: 0 ok; 1 bad configuration or bad arguments; 2 runtime failure (queue, sockets, health endpoint
+// unreachable); 3 dry run found no route; 4 `status`: the gateway answers but is not ready.
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -20,7 +20,9 @@
 
 #include "gateway/app/config.hpp"
 #include "gateway/app/gateway.hpp"
+#include "gateway/app/health_service.hpp"
 #include "gateway/app/logging.hpp"
+#include "gateway/app/operator_cli.hpp"
 #include "gateway/bridge/error.hpp"
 #include "gateway/bridge/payload.hpp"
 #include "gateway/bridge/router.hpp"
@@ -68,6 +70,9 @@ int run(const std::string& path, std::chrono::milliseconds drain_timeout) {
     spdlog::critical("cannot start: {}", e.what());
     return 2;
   }
+  // Health: HTTP endpoint, MQTT health, CA expiry, SIGUSR1 (health_service.hpp). Hooks go in before start().
+  app::health_service health(io, *gw);
+  health.start();
   gw->start();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
@@ -125,6 +130,7 @@ int run(const std::string& path, std::chrono::milliseconds drain_timeout) {
   sd_notify(0, "READY=1");
   tick();
   io.run();
+  health.stop();
   gw.reset();
   spdlog::info("stopped");
   return 0;
@@ -246,7 +252,10 @@ int main(int argc, char** argv) {
       "  mqtt-coap-gateway check-config -c gateway.yaml\n"
       "  mqtt-coap-gateway route -c gateway.yaml sensors/a1B2c3D4e5F/sensor-001/temp '{\"t\":21.5}'\n"
       "  mqtt-coap-gateway sign --product-key a1B2c3D4e5F --device-name sensor-001 --secret-file - < secret.txt\n"
-      "Exit codes: 0 ok, 1 bad configuration or arguments, 2 runtime failure, 3 route: topic not routed.");
+      "  mqtt-coap-gateway status --url http://127.0.0.1:9880\n"
+      "  mqtt-coap-gateway dead-letter list -c gateway.yaml\n"
+      "Exit codes: 0 ok, 1 bad configuration or arguments, 2 runtime failure, 3 route: topic not routed,\n"
+      "4 status: the gateway is not ready.");
 
   std::string config_path;
   auto* run_cmd = cli.add_subcommand("run", "Run the gateway (the daemon)");
@@ -276,6 +285,9 @@ int main(int argc, char** argv) {
   sign_cmd->add_option("--timestamp", timestamp, "timestamp to sign (ms since epoch; default: none)");
   sign_cmd->add_option("--secret-file", secret_file, "File holding the deviceSecret, or - for stdin")->required();
 
+  app::operator_commands ops;
+  app::add_operator_commands(cli, ops);
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -286,6 +298,7 @@ int main(int argc, char** argv) {
     if (*run_cmd) return run(config_path, std::chrono::milliseconds(drain_ms));
     if (*check_cmd) return check_config(config_path);
     if (*route_cmd) return route(config_path, topic, payload);
+    if (auto rc = app::run_operator_command(ops)) return *rc;
     if (*sign_cmd) return sign(pk, dn, mode, method, client_id, seq, timestamp, secret_file);
   } catch (const std::exception& e) {
     return exit_bad_config(e);
