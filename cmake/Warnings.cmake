@@ -30,7 +30,11 @@ function(gw_add_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
+  # gtest_discover_tests cannot pass a list-valued property (the second label would be read as a property
+  # name), so several labels become one joined by '-': ctest's -L/-LE take regexes, so "integration-long" is
+  # selected by -L integration and excluded by -LE long.
+  string(REPLACE ";" "-" label "${T_LABELS}")
   # ctest names are "<exe>.<Suite>.<Test>", so `ctest -R <exe>` selects one executable.
   gtest_discover_tests(${name} TEST_PREFIX "${name}." DISCOVERY_TIMEOUT 60
-                       PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
+                       PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${label}")
 endfunction()
