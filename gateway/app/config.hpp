@@ -82,7 +82,8 @@ struct mqtt_config {
   std::chrono::milliseconds reconnect_min{1000};
   std::chrono::milliseconds reconnect_max{30000};
   std::chrono::milliseconds store_timeout{5000};  // how long a delivery waits for the message to be durable
-  std::uint64_t max_unstored = 64;  // deliveries acknowledged to the broker but not yet durable (crash exposure)
+  std::uint64_t max_unstored =
+      64;  // deliveries acknowledged to the broker but not yet durable (crash exposure)
   std::string status_topic = "mqtt-coap-gateway/${clientId}/status";  // resolved: ${clientId} replaced
   mqtt_tls_config tls;
 };
@@ -170,6 +171,7 @@ struct health_config {
   std::string http = "127.0.0.1:9880";  // listen address; empty: no HTTP endpoint
   std::string mqtt_topic = "gateway/status/${productKey}/${deviceName}";  // empty: no MQTT health
   std::chrono::milliseconds interval{10000};
+  double ready_share = 1.0;  // /readyz: the broker is connected and at least this share of devices is ready
 };
 
 struct log_config {

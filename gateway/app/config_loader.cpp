@@ -975,6 +975,9 @@ void parse_health(reporter& r, const YAML::Node& node, health_config& c) {
     }
   }
   set_duration(m, r, "interval", c.interval, std::chrono::seconds(1), std::chrono::hours(24));
+  if (auto n = m.get("ready_share")) {
+    if (auto v = as_double(r, *n, m.path("ready_share"), 0.0, 1.0)) c.ready_share = *v;
+  }
   m.finish();
 }
 

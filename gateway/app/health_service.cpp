@@ -46,7 +46,8 @@ bool health_service::start() {
     if (!ca_days_left_) {
       spdlog::warn("health: no certificate could be read from cloud.ca_file {}", cfg.cloud.ca_file);
     } else if (*ca_days_left_ < 0) {
-      spdlog::error("health: cloud.ca_file {} has expired ({:.0f} days ago)", cfg.cloud.ca_file, -*ca_days_left_);
+      spdlog::error("health: cloud.ca_file {} has expired ({:.0f} days ago)", cfg.cloud.ca_file,
+                    -*ca_days_left_);
     } else if (*ca_days_left_ < ca_expiry_warning_days) {
       spdlog::warn("health: cloud.ca_file {} expires in {:.0f} days", cfg.cloud.ca_file, *ca_days_left_);
     }
@@ -54,7 +55,7 @@ bool health_service::start() {
 
   bool ok = true;
   if (!cfg.health.http.empty()) {
-    http_ = std::make_unique<health_http_server>(io_, [this] { return report(); });
+    http_ = std::make_unique<health_http_server>(io_, [this] { return report(); }, cfg.health.ready_share);
     if (auto ec = http_->listen(cfg.health.http)) {
       spdlog::error("health: cannot listen on {}: {}", cfg.health.http, ec.message());
       http_.reset();
@@ -68,7 +69,8 @@ bool health_service::start() {
   if (!cfg.health.mqtt_topic.empty()) {
     for (const auto& dev : gw_.devices()) {
       const auto& id = dev->session->identity();
-      topics_.emplace(dev.get(), health_topic(cfg.health.mqtt_topic, id.product_key, id.device_name, dev->id));
+      topics_.emplace(dev.get(),
+                      health_topic(cfg.health.mqtt_topic, id.product_key, id.device_name, dev->id));
     }
     gw_.on_device_state_changed = [this, alive = alive_](const device_runtime& dev) {
       if (*alive) on_state_changed(dev);

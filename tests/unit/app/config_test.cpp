@@ -139,6 +139,20 @@ TEST(AppConfigErrors, OutOfRangeNumbers) {
                   "range [0, 20]"));
 }
 
+TEST(AppConfigErrors, ReadyShareIsAFractionAndUnstoredWindowPositive) {
+  const std::string text = minimal_device +
+                           "mqtt:\n"
+                           "  max_unstored: 0\n"
+                           "health:\n"
+                           "  ready_share: 1.5\n";
+  EXPECT_THAT(errors_of(text),
+              ElementsAre("gateway.yaml:6:17: mqtt.max_unstored: value \"0\" out of range [1, 100000]",
+                          "gateway.yaml:8:16: health.ready_share: value \"1.5\" out of range [0, 1]"));
+  const auto cfg = load_config_from_string(minimal_device + "health:\n  ready_share: 0.5\n", "gateway.yaml");
+  EXPECT_EQ(cfg.health.ready_share, 0.5);
+  EXPECT_EQ(cfg.mqtt.max_unstored, 64u);  // the default chosen by measurement (docs/benchmarks.md)
+}
+
 TEST(AppConfigErrors, DuplicateDeviceIdNamesBothPlaces) {
   const std::string text = minimal_device +
                            "  - product_key: pk1\n"
