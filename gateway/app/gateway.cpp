@@ -1,13 +1,12 @@
 #include "gateway/app/gateway.hpp"
 
-#include "gateway/app/config_mqtt.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 #include <utility>
 
+#include "gateway/app/config_mqtt.hpp"
 #include "gateway/bridge/error.hpp"
 #include "gateway/bridge/payload.hpp"
 #include "gateway/coap/message.hpp"
@@ -30,19 +29,26 @@ std::int64_t wall_ms() {
 
 session::security_mode to_session_mode(cloud_mode m) {
   switch (m) {
-    case cloud_mode::dtls: return session::security_mode::dtls;
-    case cloud_mode::dtls_psk: return session::security_mode::dtls_psk;
-    case cloud_mode::aes: return session::security_mode::aes;
-    case cloud_mode::plain: return session::security_mode::plain;
+    case cloud_mode::dtls:
+      return session::security_mode::dtls;
+    case cloud_mode::dtls_psk:
+      return session::security_mode::dtls_psk;
+    case cloud_mode::aes:
+      return session::security_mode::aes;
+    case cloud_mode::plain:
+      return session::security_mode::plain;
   }
   return session::security_mode::plain;
 }
 
 crypto::sign_method to_crypto(sign_method m) {
   switch (m) {
-    case sign_method::hmacmd5: return crypto::sign_method::hmacmd5;
-    case sign_method::hmacsha1: return crypto::sign_method::hmacsha1;
-    case sign_method::hmacsha256: return crypto::sign_method::hmacsha256;
+    case sign_method::hmacmd5:
+      return crypto::sign_method::hmacmd5;
+    case sign_method::hmacsha1:
+      return crypto::sign_method::hmacsha1;
+    case sign_method::hmacsha256:
+      return crypto::sign_method::hmacsha256;
   }
   return crypto::sign_method::hmacmd5;
 }
@@ -75,7 +81,8 @@ unsigned shard_of(std::string_view product_key, std::string_view device_name, un
   return count == 0 ? 0 : static_cast<unsigned>(h % count);
 }
 
-bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key, std::string_view device_name) {
+bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key,
+              std::string_view device_name) {
   return !shard || shard->count <= 1 || shard_of(product_key, device_name, shard->count) == shard->index;
 }
 
@@ -126,11 +133,7 @@ std::shared_ptr<session::session_options> make_session_options(const config& cfg
 }
 
 gateway::gateway(boost::asio::io_context& io, config cfg)
-    : io_(io),
-      config_(std::move(cfg)),
-      scheduler_(io.get_executor()),
-      housekeeping_(io),
-      drain_timer_(io) {
+    : io_(io), config_(std::move(cfg)), scheduler_(io.get_executor()), housekeeping_(io), drain_timer_(io) {
   gate_ = std::make_unique<session::auth_gate>(
       scheduler_, config_.cloud.auth.rate_per_s,
       static_cast<std::uint32_t>(std::max(1.0, config_.cloud.auth.rate_per_s)));
@@ -148,11 +151,13 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
   queue_ = bridge::durable_queue::open(qo, ec);
   if (!queue_) throw std::runtime_error("queue.dir " + config_.queue.dir + ": " + ec.message());
 
-  for (const auto& d : config_.devices) device_infos_.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
+  for (const auto& d : config_.devices)
+    device_infos_.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
   std::vector<bridge::route_config> routes;
   for (const auto& r : config_.routes) {
-    routes.push_back({r.from, r.device, r.to,
-                      r.format == payload_format::cbor ? bridge::payload_format::cbor : bridge::payload_format::raw});
+    routes.push_back(
+        {r.from, r.device, r.to,
+         r.format == payload_format::cbor ? bridge::payload_format::cbor : bridge::payload_format::raw});
   }
   bridge::route_error rerr;
   router_ = bridge::router::make(
@@ -163,7 +168,8 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
       },
       rerr);
   if (!router_) {
-    throw std::runtime_error("routes[" + std::to_string(rerr.index) + "]." + rerr.field + ": " + rerr.message);
+    throw std::runtime_error("routes[" + std::to_string(rerr.index) + "]." + rerr.field + ": " +
+                             rerr.message);
   }
 
   std::unordered_map<int, std::shared_ptr<session::session_options>> options_by_mode;
@@ -192,14 +198,16 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
     dev->id = d.id;
     device_runtime* raw = dev.get();
     session::session_events events;
-    events.acked = [this, raw](session::message_handle h, std::string pid) { on_acked(*raw, h, std::move(pid)); };
+    events.acked = [this, raw](session::message_handle h, std::string pid) {
+      on_acked(*raw, h, std::move(pid));
+    };
     events.dead_lettered = [this, raw](session::message_handle h, std::string reason, std::uint8_t code) {
       on_dead_lettered(*raw, h, std::move(reason), code);
     };
     events.state_changed = [this, raw](const session::state_changed& c) { on_state_changed(*raw, c); };
-    dev->session = std::make_unique<session::device_session>(io_.get_executor(), scheduler_, *gate_, gate_id++,
-                                                             std::move(ident), opts, std::move(events),
-                                                             seed_of(d.id, static_cast<std::uint64_t>(wall_ms())));
+    dev->session = std::make_unique<session::device_session>(
+        io_.get_executor(), scheduler_, *gate_, gate_id++, std::move(ident), opts, std::move(events),
+        seed_of(d.id, static_cast<std::uint64_t>(wall_ms())));
     by_id_.emplace(d.id, raw);
     devices_.push_back(std::move(dev));
   }
@@ -207,8 +215,9 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
   // Durations below a second round up (Paho takes whole seconds): see to_client_options.
   const mqtt::client_options mo = to_client_options(config_.mqtt);
   mqtt_ = std::make_unique<mqtt::client>(io_.get_executor(), mo);
-  mqtt_->set_message_handler(
-      [this](mqtt::inbound_message m, mqtt::store_ack ack) { on_mqtt_message(std::move(m), std::move(ack)); });
+  mqtt_->set_message_handler([this](mqtt::inbound_message m, mqtt::store_ack ack) {
+    on_mqtt_message(std::move(m), std::move(ack));
+  });
   mqtt_->set_connection_handler([this](bool connected, const std::string& cause) {
     mqtt_connected_ = connected;
     if (on_mqtt_connection) on_mqtt_connection(connected);
@@ -275,12 +284,14 @@ void gateway::drain(std::chrono::milliseconds deadline, std::function<void()> do
   }
   draining_ = true;
   drain_done_ = std::move(done);
-  if (mqtt_) mqtt_->stop();  // no new messages; those already delivered to us are stored (see on_mqtt_message)
+  if (mqtt_)
+    mqtt_->stop();  // no new messages; those already delivered to us are stored (see on_mqtt_message)
   spdlog::info("gateway: draining {} in-flight message(s), at most {} ms", in_flight(), deadline.count());
   drain_timer_.expires_after(deadline);
   drain_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive || !drain_done_) return;
-    spdlog::warn("gateway: drain deadline passed with {} message(s) in flight; they stay queued", in_flight());
+    spdlog::warn("gateway: drain deadline passed with {} message(s) in flight; they stay queued",
+                 in_flight());
     std::exchange(drain_done_, nullptr)();
   });
   check_drained();
@@ -383,7 +394,8 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
   }
   queue_->enqueue(std::move(q), done, ec);
   if (ec) {
-    // reject_new / disk cap: counted by the queue per reason; the broker already has our PUBACK (design.md §2).
+    // reject_new / disk cap: counted by the queue per reason; the broker already has our PUBACK (design.md
+    // §2).
     ++counters_.enqueue_refused;
     shared_ack->rejected();
     return;
@@ -429,11 +441,11 @@ void gateway::on_dead_lettered(device_runtime& dev, std::uint64_t id, std::strin
 void gateway::on_state_changed(device_runtime& dev, const session::state_changed& change) {
   // One line per state change (design.md §5); thousands at once are summarised by log_summary().
   if (devices_.size() <= 100) {
-    spdlog::info("device {}: {} -> {}{}{}", dev.id, session::to_string(change.from), session::to_string(change.to),
-                 change.reason.empty() ? "" : ": ", change.reason);
+    spdlog::info("device {}: {} -> {}{}{}", dev.id, session::to_string(change.from),
+                 session::to_string(change.to), change.reason.empty() ? "" : ": ", change.reason);
   } else {
-    spdlog::debug("device {}: {} -> {}: {}", dev.id, session::to_string(change.from), session::to_string(change.to),
-                  change.reason);
+    spdlog::debug("device {}: {} -> {}: {}", dev.id, session::to_string(change.from),
+                  session::to_string(change.to), change.reason);
   }
   if (on_device_state_changed) on_device_state_changed(dev);
 }
@@ -442,7 +454,8 @@ void gateway::arm_housekeeping() {
   housekeeping_.expires_after(config_.health.interval);
   housekeeping_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive || stopped_) return;
-    if (const auto n = queue_->expire(wall_ms()); n > 0) spdlog::warn("queue: {} message(s) expired (max_age)", n);
+    if (const auto n = queue_->expire(wall_ms()); n > 0)
+      spdlog::warn("queue: {} message(s) expired (max_age)", n);
     log_summary();
     arm_housekeeping();
   });
@@ -450,15 +463,17 @@ void gateway::arm_housekeeping() {
 
 void gateway::log_summary() {
   const auto qs = queue_->stats();
-  // The queue's drops by reason (design.md §2 "every such drop is counted by reason") are part of the line, so
-  // an operator sees a full queue without the metrics endpoint.
+  // The queue's drops by reason (design.md §2 "every such drop is counted by reason") are part of the line,
+  // so an operator sees a full queue without the metrics endpoint.
   const auto& d = qs.total.drops;
   spdlog::info(
-      "status: broker {}, devices ready {}/{}, queued {}, delivered {}, dead-lettered {}, unrouted {}, refused {} "
+      "status: broker {}, devices ready {}/{}, queued {}, delivered {}, dead-lettered {}, unrouted {}, "
+      "refused {} "
       "(queue_full {}, disk_cap {}), dropped_oldest {}, expired {}",
       mqtt_connected_ ? "connected" : "disconnected", devices_ready(), devices_.size(), qs.total.depth,
       counters_.delivered, counters_.dead_lettered + counters_.dead_lettered_at_entry, counters_.unrouted,
-      counters_.enqueue_refused, d.queue_full_rejected, d.disk_cap, d.queue_full_dropped_oldest, d.expired_max_age);
+      counters_.enqueue_refused, d.queue_full_rejected, d.disk_cap, d.queue_full_dropped_oldest,
+      d.expired_max_age);
 }
 
 }  // namespace gw::app

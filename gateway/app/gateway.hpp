@@ -1,12 +1,12 @@
 #pragma once
 // The running gateway: MQTT in -> router -> durable per-device queue -> device sessions -> cloud
-// (shared/design.md §2). It owns every long-lived part and wires them on one Asio loop; protocol rules live in
-// the layers below, this class only moves messages between them and keeps the books.
+// (shared/design.md §2). It owns every long-lived part and wires them on one Asio loop; protocol rules live
+// in the layers below, this class only moves messages between them and keeps the books.
 //
 // Delivery contract (at-least-once): a message leaves the queue only when its session reports acked (2.xx) or
-// dead_lettered (permanent rejection, spec §6); messages of one device are offered to its session in queue order,
-// a bounded window at a time; unroutable messages are counted, and those routed to an unknown device or too
-// large are stored as dead letters, never dropped silently.
+// dead_lettered (permanent rejection, spec §6); messages of one device are offered to its session in queue
+// order, a bounded window at a time; unroutable messages are counted, and those routed to an unknown device
+// or too large are stored as dead letters, never dropped silently.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -31,23 +31,23 @@ namespace gw::app {
 // Gateway-wide counters (the health and metrics endpoints publish them).
 struct gateway_counters {
   std::uint64_t mqtt_received = 0;
-  std::uint64_t unrouted = 0;          // no route matched: counted, acknowledged, not stored (design.md §2)
+  std::uint64_t unrouted = 0;  // no route matched: counted, acknowledged, not stored (design.md §2)
   std::uint64_t dead_lettered_at_entry = 0;  // unknown device, bad topic, oversize, not JSON
   std::uint64_t enqueued = 0;
-  std::uint64_t enqueue_refused = 0;   // queue limits (reject_new, disk cap) or storage errors
-  std::uint64_t delivered = 0;         // cloud answered 2.xx
-  std::uint64_t dead_lettered = 0;     // cloud rejected permanently
-  std::uint64_t empty_dropped = 0;     // cloud.drop_empty_payloads
-  std::uint64_t other_shard = 0;       // routed to a device another shard serves: acknowledged, not stored
+  std::uint64_t enqueue_refused = 0;  // queue limits (reject_new, disk cap) or storage errors
+  std::uint64_t delivered = 0;        // cloud answered 2.xx
+  std::uint64_t dead_lettered = 0;    // cloud rejected permanently
+  std::uint64_t empty_dropped = 0;    // cloud.drop_empty_payloads
+  std::uint64_t other_shard = 0;      // routed to a device another shard serves: acknowledged, not stored
 };
 
 struct device_runtime {
   std::string id;
   std::unique_ptr<session::device_session> session;
-  std::size_t offered = 0;        // messages handed to the session and not yet settled
+  std::size_t offered = 0;  // messages handed to the session and not yet settled
   std::uint64_t delivered = 0;
   std::uint64_t dead_lettered = 0;
-  std::string last_platform_id;   // option 2090 of the last delivery (spec §5.4)
+  std::string last_platform_id;  // option 2090 of the last delivery (spec §5.4)
 };
 
 class gateway {
@@ -63,11 +63,11 @@ class gateway {
   // Stops taking messages, stops sessions, commits the queue. Idempotent.
   void stop();
 
-  // Graceful stop, first half (SIGTERM): stops taking MQTT messages and offering the backlog, then calls `done`
-  // on the loop once every message already offered to a session is settled (acked or dead-lettered) or
-  // `deadline` has passed, whichever comes first. Nothing is lost either way: a message leaves the durable queue
-  // only when settled, so what is still in flight at the deadline is delivered after the next start. The
-  // caller then calls stop().
+  // Graceful stop, first half (SIGTERM): stops taking MQTT messages and offering the backlog, then calls
+  // `done` on the loop once every message already offered to a session is settled (acked or dead-lettered) or
+  // `deadline` has passed, whichever comes first. Nothing is lost either way: a message leaves the durable
+  // queue only when settled, so what is still in flight at the deadline is delivered after the next start.
+  // The caller then calls stop().
   void drain(std::chrono::milliseconds deadline, std::function<void()> done);
   std::size_t in_flight() const;
 
@@ -115,10 +115,12 @@ class gateway {
 };
 
 // Sharding (`shard: i/n`, design.md §6): the instance with index i serves the devices whose
-// shard_of(productKey, deviceName, n) == i. The hash is FNV-1a 64 of "productKey/deviceName", modulo n: stable
-// across versions, hosts and config order, so every instance of a deployment agrees without talking to the others.
+// shard_of(productKey, deviceName, n) == i. The hash is FNV-1a 64 of "productKey/deviceName", modulo n:
+// stable across versions, hosts and config order, so every instance of a deployment agrees without talking to
+// the others.
 unsigned shard_of(std::string_view product_key, std::string_view device_name, unsigned count);
-bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key, std::string_view device_name);
+bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key,
+              std::string_view device_name);
 
 // Builds the per-device protocol options from the cloud section (also used by `check-config`).
 std::shared_ptr<session::session_options> make_session_options(const config& cfg, cloud_mode mode,

@@ -52,14 +52,22 @@ response make(unsigned version, bool keep_alive, http::status status, std::strin
 
 std::string_view level_name(spdlog::level::level_enum l) {
   switch (l) {
-    case spdlog::level::trace: return "trace";
-    case spdlog::level::debug: return "debug";
-    case spdlog::level::info: return "info";
-    case spdlog::level::warn: return "warn";
-    case spdlog::level::err: return "error";
-    case spdlog::level::critical: return "critical";
-    case spdlog::level::off: return "off";
-    default: return "info";
+    case spdlog::level::trace:
+      return "trace";
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+      return "error";
+    case spdlog::level::critical:
+      return "critical";
+    case spdlog::level::off:
+      return "off";
+    default:
+      return "info";
   }
 }
 
@@ -107,8 +115,8 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
-        ec == asio::error::connection_reset || ec == asio::error::eof) {
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::eof) {
       return close();
     }
     if (ec == http::error::header_limit) {
@@ -116,7 +124,8 @@ class connection : public std::enable_shared_from_this<connection> {
                         "request headers too large\n"));
     }
     if (ec == http::error::body_limit) {
-      return write(make(11, false, http::status::payload_too_large, "text/plain", "request body too large\n"));
+      return write(
+          make(11, false, http::status::payload_too_large, "text/plain", "request body too large\n"));
     }
     if (ec) return write(make(11, false, http::status::bad_request, "text/plain", "bad request\n"));
     write(handle(parser_->get()));
@@ -129,7 +138,9 @@ class connection : public std::enable_shared_from_this<connection> {
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
     const auto method = req.method();
     const bool get = method == http::verb::get || method == http::verb::head;
-    auto text = [&](http::status s, std::string body) { return make(v, ka, s, "text/plain; charset=utf-8", body); };
+    auto text = [&](http::status s, std::string body) {
+      return make(v, ka, s, "text/plain; charset=utf-8", body);
+    };
     auto not_allowed = [&](std::string_view allow) {
       auto r = text(http::status::method_not_allowed, "method not allowed\n");
       r.set(http::field::allow, allow);
@@ -146,7 +157,8 @@ class connection : public std::enable_shared_from_this<connection> {
       if (is_ready(r, state_->ready_share)) return text(http::status::ok, "ready\n");
       std::string why = "not ready: broker ";
       why += r.mqtt_connected ? "connected" : "disconnected";
-      why += ", devices ready " + std::to_string(r.devices_ready) + "/" + std::to_string(r.devices_total) + "\n";
+      why +=
+          ", devices ready " + std::to_string(r.devices_ready) + "/" + std::to_string(r.devices_total) + "\n";
       return text(http::status::service_unavailable, std::move(why));
     }
     if (target == "/metrics") {
@@ -266,7 +278,9 @@ health_http_server::health_http_server(asio::io_context& io, report_source sourc
                                        health_http_limits limits)
     : state_(std::make_shared<state>(io, std::move(source), ready_share, limits)) {}
 
-health_http_server::~health_http_server() { stop(); }
+health_http_server::~health_http_server() {
+  stop();
+}
 
 std::error_code health_http_server::listen(std::string_view host_port) {
   tcp::endpoint ep;
@@ -301,6 +315,8 @@ void health_http_server::stop() {
   state_->open.clear();
 }
 
-std::size_t health_http_server::connections() const { return state_->active; }
+std::size_t health_http_server::connections() const {
+  return state_->active;
+}
 
 }  // namespace gw::app

@@ -12,8 +12,8 @@
 //   POST /loglevel  body "trace|debug|info|warn|error|critical|off": sets the log level at run time
 //
 // Bounds: at most max_connections at once (more are answered 503 and closed), request headers up to
-// max_header_bytes (431 beyond), bodies up to max_body_bytes (413), idle_timeout per connection. Unknown paths
-// get 404, wrong methods 405, unparsable requests 400. HEAD is served like GET without a body.
+// max_header_bytes (431 beyond), bodies up to max_body_bytes (413), idle_timeout per connection. Unknown
+// paths get 404, wrong methods 405, unparsable requests 400. HEAD is served like GET without a body.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -40,8 +40,8 @@ class health_http_server {
  public:
   using report_source = std::function<gateway_report()>;
 
-  health_http_server(boost::asio::io_context& io, report_source source, double ready_share = default_ready_share,
-                     health_http_limits limits = {});
+  health_http_server(boost::asio::io_context& io, report_source source,
+                     double ready_share = default_ready_share, health_http_limits limits = {});
   health_http_server(const health_http_server&) = delete;
   health_http_server& operator=(const health_http_server&) = delete;
   ~health_http_server();

@@ -20,7 +20,9 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-double seconds(steady::duration d) { return std::chrono::duration<double>(d).count(); }
+double seconds(steady::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 std::int64_t wall_ms() {
   using namespace std::chrono;
@@ -30,7 +32,8 @@ std::int64_t wall_ms() {
 // RFC 7252 §3: a response code is class.detail, "4.03".
 std::string code_text(std::uint8_t code) {
   char buf[8];
-  std::snprintf(buf, sizeof buf, "%u.%02u", static_cast<unsigned>(code >> 5), static_cast<unsigned>(code & 0x1f));
+  std::snprintf(buf, sizeof buf, "%u.%02u", static_cast<unsigned>(code >> 5),
+                static_cast<unsigned>(code & 0x1f));
   return buf;
 }
 
@@ -58,10 +61,11 @@ device_report make_device(const device_runtime& dev, const bridge::device_stats&
   d.queue_depth = qs.depth;
   d.queue_bytes = qs.bytes;
   if (qs.depth > 0 && qs.oldest_received_ms > 0) {
-    d.queue_oldest_age_s = static_cast<double>(std::max<std::int64_t>(0, now_ms - qs.oldest_received_ms)) / 1000.0;
+    d.queue_oldest_age_s =
+        static_cast<double>(std::max<std::int64_t>(0, now_ms - qs.oldest_received_ms)) / 1000.0;
   }
-  d.queue_dropped = qs.drops.queue_full_rejected + qs.drops.queue_full_dropped_oldest + qs.drops.expired_max_age +
-                    qs.drops.disk_cap;
+  d.queue_dropped = qs.drops.queue_full_rejected + qs.drops.queue_full_dropped_oldest +
+                    qs.drops.expired_max_age + qs.drops.disk_cap;
   const auto st = s.stats();
   d.retransmissions = st.retransmissions;
   if (st.last_rtt > steady::duration::zero()) {
@@ -128,8 +132,9 @@ gateway_report collect_report(gateway& gw, steady::time_point started, std::opti
   static const bridge::device_stats empty{};
   r.devices.reserve(gw.devices().size());
   for (const auto& dev : gw.devices()) {
-    auto it = std::lower_bound(qs.devices.begin(), qs.devices.end(), dev->id,
-                               [](const bridge::device_stats& s, const std::string& id) { return s.device_id < id; });
+    auto it = std::lower_bound(
+        qs.devices.begin(), qs.devices.end(), dev->id,
+        [](const bridge::device_stats& s, const std::string& id) { return s.device_id < id; });
     const auto& ds = (it != qs.devices.end() && it->device_id == dev->id) ? *it : empty;
     r.devices.push_back(make_device(*dev, ds, now, now_ms));
     if (r.devices.back().ready) ++r.devices_ready;
@@ -147,14 +152,21 @@ nlohmann::json to_json(const device_report& d) {
       {"state", d.state},
       {"ready", d.ready},
       {"last_success_age_s", opt(d.last_success_age_s)},
-      {"last_error", {{"text", opt(d.last_error)}, {"code", opt(d.last_error_code)}, {"age_s", opt(d.last_error_age_s)}}},
+      {"last_error",
+       {{"text", opt(d.last_error)}, {"code", opt(d.last_error_code)}, {"age_s", opt(d.last_error_age_s)}}},
       {"token_age_s", opt(d.token_age_s)},
-      {"queue", {{"depth", d.queue_depth}, {"bytes", d.queue_bytes}, {"oldest_age_s", opt(d.queue_oldest_age_s)},
-                 {"dropped", d.queue_dropped}}},
+      {"queue",
+       {{"depth", d.queue_depth},
+        {"bytes", d.queue_bytes},
+        {"oldest_age_s", opt(d.queue_oldest_age_s)},
+        {"dropped", d.queue_dropped}}},
       {"retransmissions", d.retransmissions},
       {"rtt_ms", opt(d.rtt_ms)},
-      {"messages", {{"sent", d.messages_sent}, {"acked", d.messages_acked}, {"failed", d.messages_failed},
-                    {"retried", d.messages_retried}}},
+      {"messages",
+       {{"sent", d.messages_sent},
+        {"acked", d.messages_acked},
+        {"failed", d.messages_failed},
+        {"retried", d.messages_retried}}},
       {"auth", {{"count", d.auth_count}, {"failures", d.auth_failures}}},
       {"consecutive_failures", d.consecutive_failures},
   };
@@ -178,8 +190,11 @@ nlohmann::json to_json(const gateway_report& r) {
            {"enqueue_refused", r.enqueue_refused},
            {"delivered", r.delivered},
            {"dead_lettered", r.dead_lettered + r.dead_lettered_at_entry},
-           {"queue", {{"depth", r.queue_depth}, {"bytes", r.queue_bytes},
-                      {"oldest_age_s", opt(r.queue_oldest_age_s)}, {"write_errors", r.queue_write_errors}}},
+           {"queue",
+            {{"depth", r.queue_depth},
+             {"bytes", r.queue_bytes},
+             {"oldest_age_s", opt(r.queue_oldest_age_s)},
+             {"write_errors", r.queue_write_errors}}},
            {"ca_days_left", opt(r.ca_days_left)},
        }},
       {"devices", std::move(devices)},
@@ -193,9 +208,11 @@ std::optional<double> certificate_days_left(const std::filesystem::path& pem_fil
   const std::time_t t = static_cast<std::time_t>(now);
   while (X509* raw = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
     std::unique_ptr<X509, decltype(&X509_free)> cert(raw, &X509_free);
-    std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> now_asn1(ASN1_TIME_set(nullptr, t), &ASN1_TIME_free);
+    std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> now_asn1(ASN1_TIME_set(nullptr, t),
+                                                                   &ASN1_TIME_free);
     int days = 0, secs = 0;
-    if (!now_asn1 || ASN1_TIME_diff(&days, &secs, now_asn1.get(), X509_get0_notAfter(cert.get())) != 1) continue;
+    if (!now_asn1 || ASN1_TIME_diff(&days, &secs, now_asn1.get(), X509_get0_notAfter(cert.get())) != 1)
+      continue;
     const double left = days + secs / 86400.0;
     if (!earliest || left < *earliest) earliest = left;
   }

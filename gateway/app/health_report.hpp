@@ -1,8 +1,8 @@
 #pragma once
 // A snapshot of the gateway's health (issue #7; design.md §5): per device (session state, last success and
-// error, token age, queue depth and age, retransmissions, RTT, message counters) and gateway-wide. One snapshot
-// feeds every view: the retained MQTT health JSON, /devices, /metrics, /readyz and the `status` command, so
-// they always agree.
+// error, token age, queue depth and age, retransmissions, RTT, message counters) and gateway-wide. One
+// snapshot feeds every view: the retained MQTT health JSON, /devices, /metrics, /readyz and the `status`
+// command, so they always agree.
 
 #include <chrono>
 #include <cstdint>
@@ -21,12 +21,13 @@ struct device_report {
   std::string id;
   std::string product_key;
   std::string device_name;
-  std::string mode;   // "aes", "dtls", "dtls-psk", "plain"
-  std::string state;  // gw::session::to_string(device_state)
+  std::string mode;    // "aes", "dtls", "dtls-psk", "plain"
+  std::string state;   // gw::session::to_string(device_state)
   bool ready = false;  // state is ready or renewing
   std::optional<double> last_success_age_s;
-  std::optional<std::string> last_error;       // e.g. "auth rejected: 4.01 Unauthorized"
-  std::optional<std::string> last_error_code;  // the platform's CoAP code "4.01", when the error came from one
+  std::optional<std::string> last_error;  // e.g. "auth rejected: 4.01 Unauthorized"
+  std::optional<std::string>
+      last_error_code;  // the platform's CoAP code "4.01", when the error came from one
   std::optional<double> last_error_age_s;
   std::optional<double> token_age_s;
   std::uint64_t queue_depth = 0;
@@ -34,7 +35,7 @@ struct device_report {
   std::optional<double> queue_oldest_age_s;
   std::uint64_t queue_dropped = 0;  // every drop reason of the device's queue
   std::uint64_t retransmissions = 0;
-  std::optional<double> rtt_ms;  // last measured round trip of a confirmable exchange
+  std::optional<double> rtt_ms;     // last measured round trip of a confirmable exchange
   std::uint64_t messages_sent = 0;  // publishes sent, resends included
   std::uint64_t messages_acked = 0;
   std::uint64_t messages_failed = 0;  // dead-lettered by the cloud

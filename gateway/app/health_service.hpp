@@ -8,6 +8,8 @@
 // (coalesced: all changes of one loop turn go out together), every health.interval, and for every device when
 // the broker connection comes back. QoS 0: the next interval supersedes a lost one.
 
+#include <spdlog/common.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,7 +17,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <spdlog/common.h>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>

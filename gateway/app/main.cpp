@@ -2,11 +2,11 @@
 // Exit codes: 0 ok; 1 bad configuration or bad arguments; 2 runtime failure (queue, sockets, health endpoint
 // unreachable); 3 dry run found no route; 4 `status`: the gateway answers but is not ready.
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -88,7 +88,8 @@ int run(const std::string& path, std::chrono::milliseconds drain_timeout) {
           // routes, queue, shard) is read at start only; docs/operations.md "Reload".
           app::setup_logging(fresh->log);
           for (const auto& w : fresh->warnings) spdlog::warn("config: {}", w);
-          spdlog::warn("reload: {} is valid; log settings applied; other changes take effect after a restart", path);
+          spdlog::warn("reload: {} is valid; log settings applied; other changes take effect after a restart",
+                       path);
         } else {
           spdlog::error("reload: {} is invalid; the running configuration stays", path);
         }
@@ -149,7 +150,8 @@ int check_config(const std::string& path) {
       return 1;
     }
   }
-  std::printf("%s: ok (%zu device(s), %zu route(s))\n", path.c_str(), cfg->devices.size(), cfg->routes.size());
+  std::printf("%s: ok (%zu device(s), %zu route(s))\n", path.c_str(), cfg->devices.size(),
+              cfg->routes.size());
   return 0;
 }
 
@@ -160,8 +162,9 @@ int route(const std::string& path, const std::string& topic, const std::string& 
   for (const auto& d : cfg->devices) infos.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
   std::vector<bridge::route_config> routes;
   for (const auto& r : cfg->routes) {
-    routes.push_back({r.from, r.device, r.to,
-                      r.format == app::payload_format::cbor ? bridge::payload_format::cbor : bridge::payload_format::raw});
+    routes.push_back(
+        {r.from, r.device, r.to,
+         r.format == app::payload_format::cbor ? bridge::payload_format::cbor : bridge::payload_format::raw});
   }
   bridge::route_error rerr;
   auto router = bridge::router::make(
@@ -172,7 +175,8 @@ int route(const std::string& path, const std::string& topic, const std::string& 
       },
       rerr);
   if (!router) {
-    std::fprintf(stderr, "%s: routes[%zu].%s: %s\n", path.c_str(), rerr.index, rerr.field.c_str(), rerr.message.c_str());
+    std::fprintf(stderr, "%s: routes[%zu].%s: %s\n", path.c_str(), rerr.index, rerr.field.c_str(),
+                 rerr.message.c_str());
     return 1;
   }
   std::error_code ec;
@@ -183,8 +187,9 @@ int route(const std::string& path, const std::string& topic, const std::string& 
   }
   std::vector<std::uint8_t> out;
   const auto* data = reinterpret_cast<const std::uint8_t*>(payload.data());
-  std::printf("topic:        %s\nroute:        #%zu (%s)\ndevice:       %s\ncloud path:   /topic%s\n", topic.c_str(),
-              r.route_index, cfg->routes[r.route_index].source.c_str(), r.device_id.c_str(), r.cloud_topic.c_str());
+  std::printf("topic:        %s\nroute:        #%zu (%s)\ndevice:       %s\ncloud path:   /topic%s\n",
+              topic.c_str(), r.route_index, cfg->routes[r.route_index].source.c_str(), r.device_id.c_str(),
+              r.cloud_topic.c_str());
   if (auto pec = bridge::encode_payload(r.format, {data, payload.size()}, out)) {
     std::printf("payload:      would be dead-lettered: %s\n", pec.message().c_str());
     return 0;
@@ -197,7 +202,8 @@ int route(const std::string& path, const std::string& topic, const std::string& 
 }
 
 int sign(const std::string& pk, const std::string& dn, const std::string& mode, const std::string& method,
-         std::string client_id, const std::string& seq, const std::string& timestamp, const std::string& secret_file) {
+         std::string client_id, const std::string& seq, const std::string& timestamp,
+         const std::string& secret_file) {
   std::string secret_text;
   if (secret_file == "-") {
     std::getline(std::cin, secret_text);
@@ -209,7 +215,8 @@ int sign(const std::string& pk, const std::string& dn, const std::string& mode, 
     }
     std::getline(in, secret_text);
   }
-  while (!secret_text.empty() && (secret_text.back() == '\r' || secret_text.back() == '\n')) secret_text.pop_back();
+  while (!secret_text.empty() && (secret_text.back() == '\r' || secret_text.back() == '\n'))
+    secret_text.pop_back();
   crypto::secret secret(secret_text);
   std::fill(secret_text.begin(), secret_text.end(), '\0');
 
@@ -226,7 +233,8 @@ int sign(const std::string& pk, const std::string& dn, const std::string& mode, 
   } else if (method == "hmacsha256") {
     p.method = crypto::sign_method::hmacsha256;
   } else {
-    std::fprintf(stderr, "--method: unknown sign method \"%s\" (hmacmd5, hmacsha1, hmacsha256)\n", method.c_str());
+    std::fprintf(stderr, "--method: unknown sign method \"%s\" (hmacmd5, hmacsha1, hmacsha256)\n",
+                 method.c_str());
     return 1;
   }
   std::error_code ec;
@@ -235,8 +243,8 @@ int sign(const std::string& pk, const std::string& dn, const std::string& mode, 
     std::fprintf(stderr, "cannot sign: %s\n", ec.message().c_str());
     return 1;
   }
-  std::printf("sign string: %s\nsign:        %s\n/auth body:  %s\n", req.sign_string.c_str(), req.sign.c_str(),
-              req.json.c_str());
+  std::printf("sign string: %s\nsign:        %s\n/auth body:  %s\n", req.sign_string.c_str(),
+              req.sign.c_str(), req.json.c_str());
   return 0;
 }
 
@@ -251,7 +259,8 @@ int main(int argc, char** argv) {
       "  mqtt-coap-gateway run -c /etc/mqtt-coap-gateway/gateway.yaml\n"
       "  mqtt-coap-gateway check-config -c gateway.yaml\n"
       "  mqtt-coap-gateway route -c gateway.yaml sensors/a1B2c3D4e5F/sensor-001/temp '{\"t\":21.5}'\n"
-      "  mqtt-coap-gateway sign --product-key a1B2c3D4e5F --device-name sensor-001 --secret-file - < secret.txt\n"
+      "  mqtt-coap-gateway sign --product-key a1B2c3D4e5F --device-name sensor-001 --secret-file - < "
+      "secret.txt\n"
       "  mqtt-coap-gateway status --url http://127.0.0.1:9880\n"
       "  mqtt-coap-gateway dead-letter list -c gateway.yaml\n"
       "Exit codes: 0 ok, 1 bad configuration or arguments, 2 runtime failure, 3 route: topic not routed,\n"
@@ -261,11 +270,14 @@ int main(int argc, char** argv) {
   auto* run_cmd = cli.add_subcommand("run", "Run the gateway (the daemon)");
   run_cmd->add_option("-c,--config", config_path, "Configuration file")->required();
   unsigned drain_ms = 10000;
-  run_cmd->add_option("--drain-timeout-ms", drain_ms,
-                      "On SIGTERM, wait at most this long for in-flight messages to be acknowledged (the rest stay "
-                      "queued)")
+  run_cmd
+      ->add_option(
+          "--drain-timeout-ms", drain_ms,
+          "On SIGTERM, wait at most this long for in-flight messages to be acknowledged (the rest stay "
+          "queued)")
       ->capture_default_str();
-  auto* check_cmd = cli.add_subcommand("check-config", "Validate a configuration file; every error with file:line:col");
+  auto* check_cmd =
+      cli.add_subcommand("check-config", "Validate a configuration file; every error with file:line:col");
   check_cmd->add_option("-c,--config", config_path, "Configuration file")->required();
 
   std::string topic, payload;
@@ -278,12 +290,14 @@ int main(int argc, char** argv) {
   auto* sign_cmd = cli.add_subcommand("sign", "Compute the /auth sign string, sign and body (spec §4.2)");
   sign_cmd->add_option("--product-key", pk, "productKey")->required();
   sign_cmd->add_option("--device-name", dn, "deviceName")->required();
-  sign_cmd->add_option("--mode", mode, "aes (signs seq) or dtls")->check(CLI::IsMember({"aes", "dtls", "dtls-psk"}));
+  sign_cmd->add_option("--mode", mode, "aes (signs seq) or dtls")
+      ->check(CLI::IsMember({"aes", "dtls", "dtls-psk"}));
   sign_cmd->add_option("--method", method, "hmacmd5, hmacsha1 or hmacsha256");
   sign_cmd->add_option("--client-id", client_id, "clientId (default ${productKey}.${deviceName})");
   sign_cmd->add_option("--seq", seq, "auth seq in aes mode (default 1)");
   sign_cmd->add_option("--timestamp", timestamp, "timestamp to sign (ms since epoch; default: none)");
-  sign_cmd->add_option("--secret-file", secret_file, "File holding the deviceSecret, or - for stdin")->required();
+  sign_cmd->add_option("--secret-file", secret_file, "File holding the deviceSecret, or - for stdin")
+      ->required();
 
   app::operator_commands ops;
   app::add_operator_commands(cli, ops);

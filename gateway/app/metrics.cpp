@@ -70,10 +70,17 @@ std::string escape_label_value(std::string_view v) {
   out.reserve(v.size());
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -100,8 +107,8 @@ std::string render_metrics(const gateway_report& r, std::size_t max_device_serie
   w.family("gw_devices_ready", "gauge", "Devices whose session is ready or renewing.");
   w.sample("gw_devices_ready", "", n(r.devices_ready));
   w.family("gw_devices_by_state", "gauge", "Devices per session state.");
-  for (const char* s : {"idle", "connecting", "handshaking", "authenticating", "ready", "renewing", "backing_off",
-                        "failed", "stopped"}) {
+  for (const char* s : {"idle", "connecting", "handshaking", "authenticating", "ready", "renewing",
+                        "backing_off", "failed", "stopped"}) {
     std::size_t count = 0;
     for (const auto& d : r.devices) count += d.state == s;
     w.sample("gw_devices_by_state", std::string("state=\"") + s + "\"", n(count));
@@ -112,30 +119,36 @@ std::string render_metrics(const gateway_report& r, std::size_t max_device_serie
   w.sample("gw_messages_unrouted_total", "", n(r.unrouted));
   w.family("gw_messages_enqueued_total", "counter", "Messages stored in a device queue.");
   w.sample("gw_messages_enqueued_total", "", n(r.enqueued));
-  w.family("gw_messages_enqueue_refused_total", "counter", "Messages the queue refused (limits, storage errors).");
+  w.family("gw_messages_enqueue_refused_total", "counter",
+           "Messages the queue refused (limits, storage errors).");
   w.sample("gw_messages_enqueue_refused_total", "", n(r.enqueue_refused));
   w.family("gw_messages_delivered_total", "counter", "Messages the cloud acknowledged (2.xx).");
   w.sample("gw_messages_delivered_total", "", n(r.delivered));
-  w.family("gw_messages_dead_lettered_total", "counter", "Messages moved to the dead-letter store, by stage.");
+  w.family("gw_messages_dead_lettered_total", "counter",
+           "Messages moved to the dead-letter store, by stage.");
   w.sample("gw_messages_dead_lettered_total", "stage=\"entry\"", n(r.dead_lettered_at_entry));
   w.sample("gw_messages_dead_lettered_total", "stage=\"cloud\"", n(r.dead_lettered));
-  w.family("gw_messages_empty_dropped_total", "counter", "Empty payloads dropped (cloud.drop_empty_payloads).");
+  w.family("gw_messages_empty_dropped_total", "counter",
+           "Empty payloads dropped (cloud.drop_empty_payloads).");
   w.sample("gw_messages_empty_dropped_total", "", n(r.empty_dropped));
   w.family("gw_queue_messages", "gauge", "Messages waiting in all device queues.");
   w.sample("gw_queue_messages", "", n(r.queue_depth));
   w.family("gw_queue_bytes", "gauge", "Bytes waiting in all device queues (payload and topics).");
   w.sample("gw_queue_bytes", "", n(r.queue_bytes));
-  w.family("gw_queue_oldest_age_seconds", "gauge", "Age of the oldest queued message; 0 when every queue is empty.");
+  w.family("gw_queue_oldest_age_seconds", "gauge",
+           "Age of the oldest queued message; 0 when every queue is empty.");
   w.sample("gw_queue_oldest_age_seconds", "", r.queue_oldest_age_s.value_or(0));
   w.family("gw_queue_write_errors_total", "counter", "Failed queue commits.");
   w.sample("gw_queue_write_errors_total", "", n(r.queue_write_errors));
   w.family("gw_queue_dropped_total", "counter", "Messages the queue dropped or refused, by reason.");
   w.sample("gw_queue_dropped_total", "reason=\"queue_full_rejected\"", n(r.drops_queue_full_rejected));
-  w.sample("gw_queue_dropped_total", "reason=\"queue_full_dropped_oldest\"", n(r.drops_queue_full_dropped_oldest));
+  w.sample("gw_queue_dropped_total", "reason=\"queue_full_dropped_oldest\"",
+           n(r.drops_queue_full_dropped_oldest));
   w.sample("gw_queue_dropped_total", "reason=\"expired_max_age\"", n(r.drops_expired_max_age));
   w.sample("gw_queue_dropped_total", "reason=\"disk_cap\"", n(r.drops_disk_cap));
   if (r.ca_days_left) {
-    w.family("gw_ca_certificate_expiry_days", "gauge", "Days until the earliest certificate in cloud.ca_file expires.");
+    w.family("gw_ca_certificate_expiry_days", "gauge",
+             "Days until the earliest certificate in cloud.ca_file expires.");
     w.sample("gw_ca_certificate_expiry_days", "", *r.ca_days_left);
   }
   const bool truncated = r.devices.size() > max_device_series;
@@ -159,7 +172,8 @@ std::string render_metrics(const gateway_report& r, std::size_t max_device_serie
        [&](const device_report& d) { return n(d.queue_depth); }},
       {"gw_device_queue_bytes", "gauge", "Bytes waiting in the device's queue.",
        [&](const device_report& d) { return n(d.queue_bytes); }},
-      {"gw_device_queue_oldest_age_seconds", "gauge", "Age of the device's oldest queued message; 0 when empty.",
+      {"gw_device_queue_oldest_age_seconds", "gauge",
+       "Age of the device's oldest queued message; 0 when empty.",
        [](const device_report& d) { return d.queue_oldest_age_s.value_or(0); }},
       {"gw_device_queue_dropped_total", "counter", "Messages the device's queue dropped or refused.",
        [&](const device_report& d) { return n(d.queue_dropped); }},
@@ -167,7 +181,8 @@ std::string render_metrics(const gateway_report& r, std::size_t max_device_serie
        [&](const device_report& d) { return n(d.messages_sent); }},
       {"gw_device_messages_acked_total", "counter", "Publishes the cloud acknowledged (2.xx).",
        [&](const device_report& d) { return n(d.messages_acked); }},
-      {"gw_device_messages_failed_total", "counter", "Publishes the cloud rejected permanently (dead-lettered).",
+      {"gw_device_messages_failed_total", "counter",
+       "Publishes the cloud rejected permanently (dead-lettered).",
        [&](const device_report& d) { return n(d.messages_failed); }},
       {"gw_device_messages_retried_total", "counter", "Publishes put back for a later resend.",
        [&](const device_report& d) { return n(d.messages_retried); }},

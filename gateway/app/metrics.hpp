@@ -15,7 +15,8 @@ namespace gw::app {
 
 inline constexpr std::size_t default_max_device_series = 1000;
 
-std::string render_metrics(const gateway_report& r, std::size_t max_device_series = default_max_device_series);
+std::string render_metrics(const gateway_report& r,
+                           std::size_t max_device_series = default_max_device_series);
 
 // "a\"b" -> a\"b: the label value escaping of the text format.
 std::string escape_label_value(std::string_view v);

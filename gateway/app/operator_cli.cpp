@@ -131,7 +131,8 @@ std::unique_ptr<bridge::durable_queue> open_queue(const config& cfg) {
   }
   std::error_code ec;
   auto q = bridge::durable_queue::open(qo, ec);
-  if (!q) std::fprintf(stderr, "cannot open the queue in %s: %s\n", cfg.queue.dir.c_str(), ec.message().c_str());
+  if (!q)
+    std::fprintf(stderr, "cannot open the queue in %s: %s\n", cfg.queue.dir.c_str(), ec.message().c_str());
   return q;
 }
 
@@ -141,7 +142,8 @@ int status(const operator_commands& c) {
     auto cfg = load(c.config_path);
     if (!cfg) return 1;
     if (cfg->health.http.empty()) {
-      std::fprintf(stderr, "%s: health.http is empty: the gateway has no HTTP endpoint\n", c.config_path.c_str());
+      std::fprintf(stderr, "%s: health.http is empty: the gateway has no HTTP endpoint\n",
+                   c.config_path.c_str());
       return 1;
     }
     url = "http://" + cfg->health.http;
@@ -193,22 +195,29 @@ int dl_list(const operator_commands& c, bridge::durable_queue& q) {
   if (c.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : records) {
-      out.push_back({{"id", r.id}, {"device", r.device_id}, {"mqtt_topic", r.mqtt_topic},
-                     {"cloud_topic", r.cloud_topic}, {"payload_bytes", r.payload.size()}, {"reason", r.reason},
-                     {"platform_code", r.platform_code}, {"dead_ms", r.dead_ms}, {"received_ms", r.received_ms},
+      out.push_back({{"id", r.id},
+                     {"device", r.device_id},
+                     {"mqtt_topic", r.mqtt_topic},
+                     {"cloud_topic", r.cloud_topic},
+                     {"payload_bytes", r.payload.size()},
+                     {"reason", r.reason},
+                     {"platform_code", r.platform_code},
+                     {"dead_ms", r.dead_ms},
+                     {"received_ms", r.received_ms},
                      {"attempts", r.attempts}});
     }
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("%-8s %-24s %-20s %-5s %-6s %-24s %s\n", "ID", "DEVICE", "DEAD AT (UTC)", "CODE", "BYTES", "REASON",
-              "CLOUD TOPIC");
+  std::printf("%-8s %-24s %-20s %-5s %-6s %-24s %s\n", "ID", "DEVICE", "DEAD AT (UTC)", "CODE", "BYTES",
+              "REASON", "CLOUD TOPIC");
   for (const auto& r : records) {
     char code[24] = "-";
-    if (r.platform_code != 0) std::snprintf(code, sizeof code, "%d.%02d", r.platform_code >> 5, r.platform_code & 0x1f);
+    if (r.platform_code != 0)
+      std::snprintf(code, sizeof code, "%d.%02d", r.platform_code >> 5, r.platform_code & 0x1f);
     std::printf("%-8llu %-24s %-20s %-5s %-6zu %-24s %s\n", static_cast<unsigned long long>(r.id),
-                r.device_id.empty() ? "(none)" : r.device_id.c_str(), utc(r.dead_ms).c_str(), code, r.payload.size(),
-                r.reason.c_str(), r.cloud_topic.empty() ? "-" : r.cloud_topic.c_str());
+                r.device_id.empty() ? "(none)" : r.device_id.c_str(), utc(r.dead_ms).c_str(), code,
+                r.payload.size(), r.reason.c_str(), r.cloud_topic.empty() ? "-" : r.cloud_topic.c_str());
   }
   std::printf("%zu of %zu dead letter(s)\n", records.size(), total);
   return 0;
@@ -248,7 +257,8 @@ int dl_purge(const operator_commands& c, bridge::durable_queue& q) {
   } else {
     const auto d = parse_duration(c.older_than);
     if (!d) {
-      std::fprintf(stderr, "--older-than: not a duration: \"%s\" (e.g. 30m, 12h, 7d)\n", c.older_than.c_str());
+      std::fprintf(stderr, "--older-than: not a duration: \"%s\" (e.g. 30m, 12h, 7d)\n",
+                   c.older_than.c_str());
       return 1;
     }
     n = q.dead_letters().purge_older_than(now_ms() - d->count(), ec);
@@ -271,16 +281,18 @@ std::string format_status(const std::string& devices_json, bool color, bool& rea
   const char* reset = color ? "\x1b[0m" : "";
   std::string out;
   char line[512];
-  std::snprintf(line, sizeof line, "gateway %s: %s%s%s, broker %s, devices ready %zu/%zu, queued %llu, delivered %llu, "
+  std::snprintf(line, sizeof line,
+                "gateway %s: %s%s%s, broker %s, devices ready %zu/%zu, queued %llu, delivered %llu, "
                 "dead-lettered %llu\n",
                 g.at("version").get<std::string>().c_str(), color ? (ready ? "\x1b[32m" : "\x1b[31m") : "",
-                ready ? "ready" : "NOT READY", reset, g.at("mqtt_connected").get<bool>() ? "connected" : "disconnected",
+                ready ? "ready" : "NOT READY", reset,
+                g.at("mqtt_connected").get<bool>() ? "connected" : "disconnected",
                 g.at("devices_ready").get<std::size_t>(), g.at("devices_total").get<std::size_t>(),
-                g.at("queue").at("depth").get<unsigned long long>(), g.at("delivered").get<unsigned long long>(),
-                g.at("dead_lettered").get<unsigned long long>());
+                g.at("queue").at("depth").get<unsigned long long>(),
+                g.at("delivered").get<unsigned long long>(), g.at("dead_lettered").get<unsigned long long>());
   out += line;
-  std::snprintf(line, sizeof line, "%-28s %-8s %-14s %6s %7s %7s %7s %6s %7s  %s\n", "DEVICE", "MODE", "STATE",
-                "QUEUE", "OLDEST", "SENT", "ACKED", "FAILED", "TOKEN", "LAST ERROR");
+  std::snprintf(line, sizeof line, "%-28s %-8s %-14s %6s %7s %7s %7s %6s %7s  %s\n", "DEVICE", "MODE",
+                "STATE", "QUEUE", "OLDEST", "SENT", "ACKED", "FAILED", "TOKEN", "LAST ERROR");
   out += line;
   for (const auto& d : doc.at("devices")) {
     const auto state = d.at("state").get<std::string>();
@@ -292,8 +304,9 @@ std::string format_status(const std::string& devices_json, bool color, bool& rea
     const auto& e = d.at("last_error");
     if (e.at("text").is_string()) err = e.at("text").get<std::string>() + " (" + age(e.at("age_s")) + " ago)";
     std::snprintf(line, sizeof line, "%-28s %-8s %s %6llu %7s %7llu %7llu %6llu %7s  %s\n",
-                  d.at("id").get<std::string>().c_str(), d.at("mode").get<std::string>().c_str(), state_cell.c_str(),
-                  d.at("queue").at("depth").get<unsigned long long>(), age(d.at("queue").at("oldest_age_s")).c_str(),
+                  d.at("id").get<std::string>().c_str(), d.at("mode").get<std::string>().c_str(),
+                  state_cell.c_str(), d.at("queue").at("depth").get<unsigned long long>(),
+                  age(d.at("queue").at("oldest_age_s")).c_str(),
                   d.at("messages").at("sent").get<unsigned long long>(),
                   d.at("messages").at("acked").get<unsigned long long>(),
                   d.at("messages").at("failed").get<unsigned long long>(), age(d.at("token_age_s")).c_str(),
@@ -304,8 +317,10 @@ std::string format_status(const std::string& devices_json, bool color, bool& rea
 }
 
 void add_operator_commands(CLI::App& cli, operator_commands& c) {
-  c.status = cli.add_subcommand("status", "Show a running gateway's devices (its /devices endpoint) as a table");
-  c.status->add_option("--url", c.url, "Health endpoint base URL (default http://127.0.0.1:9880, or health.http of -c)");
+  c.status =
+      cli.add_subcommand("status", "Show a running gateway's devices (its /devices endpoint) as a table");
+  c.status->add_option("--url", c.url,
+                       "Health endpoint base URL (default http://127.0.0.1:9880, or health.http of -c)");
   c.status->add_option("-c,--config", c.config_path, "Read health.http from this configuration file");
   c.status->add_flag("--no-color", c.no_color, "No colours even on a terminal (NO_COLOR is honoured too)");
   c.status->add_flag("--json", c.json, "Print the /devices JSON as received");
@@ -319,19 +334,22 @@ void add_operator_commands(CLI::App& cli, operator_commands& c) {
   c.dead_letter = cli.add_subcommand("dead-letter", "List, replay or purge dead letters in queue.dir");
   c.dead_letter->require_subcommand(1);
   c.dead_letter->footer(
-      "The commands open the queue database (SQLite WAL) next to a running gateway safely; replayed messages\n"
+      "The commands open the queue database (SQLite WAL) next to a running gateway safely; replayed "
+      "messages\n"
       "are sent by a running gateway only after its next restart.\n"
       "Examples:\n"
       "  mqtt-coap-gateway dead-letter list -c gateway.yaml --device a1B2c3D4e5F/sensor-001\n"
       "  mqtt-coap-gateway dead-letter replay -c gateway.yaml --id 17 --id 18\n"
       "  mqtt-coap-gateway dead-letter purge -c gateway.yaml --older-than 7d\n"
       "Exit codes: 0 ok, 1 bad configuration or arguments, 2 the queue cannot be opened or changed.");
-  c.dl_list = c.dead_letter->add_subcommand("list", "List dead letters, oldest first (payloads are not shown)");
+  c.dl_list =
+      c.dead_letter->add_subcommand("list", "List dead letters, oldest first (payloads are not shown)");
   c.dl_list->add_option("-c,--config", c.config_path, "Configuration file (queue.dir)")->required();
   c.dl_list->add_option("--device", c.device, "Only this device id");
   c.dl_list->add_option("--limit", c.limit, "At most this many")->capture_default_str();
   c.dl_list->add_flag("--json", c.json, "JSON array instead of a table");
-  c.dl_replay = c.dead_letter->add_subcommand("replay", "Move dead letters back to the tail of their device's queue");
+  c.dl_replay =
+      c.dead_letter->add_subcommand("replay", "Move dead letters back to the tail of their device's queue");
   c.dl_replay->add_option("-c,--config", c.config_path, "Configuration file (queue.dir)")->required();
   c.dl_replay->add_option("--id", c.ids, "Dead letter id (repeatable)");
   c.dl_replay->add_flag("--all", c.all, "Every dead letter that has a device");

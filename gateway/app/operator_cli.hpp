@@ -4,8 +4,8 @@
 // with add_operator_commands() and runs them with run_operator_command().
 //
 // Exit codes (shared with main.cpp): 0 ok; 1 bad configuration or arguments; 2 runtime failure (the queue
-// cannot be opened, the health endpoint cannot be reached or answers nonsense); 4 `status`: the gateway answers
-// but is not ready (/readyz would say 503).
+// cannot be opened, the health endpoint cannot be reached or answers nonsense); 4 `status`: the gateway
+// answers but is not ready (/readyz would say 503).
 
 #include <CLI/CLI.hpp>
 #include <cstdint>

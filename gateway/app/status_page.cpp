@@ -103,6 +103,8 @@ setInterval(refresh, 2000);
 
 }  // namespace
 
-std::string_view status_page_html() noexcept { return page; }
+std::string_view status_page_html() noexcept {
+  return page;
+}
 
 }  // namespace gw::app

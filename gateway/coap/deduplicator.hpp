@@ -2,11 +2,10 @@
 
 #include <cstddef>
 #include <cstdint>
-
-#include "gateway/util/fifo.hpp"
 #include <optional>
 
 #include "gateway/coap/transmission_params.hpp"
+#include "gateway/util/fifo.hpp"
 
 namespace gw::coap {
 

@@ -3,8 +3,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-
-#include "gateway/util/fifo.hpp"
 #include <optional>
 #include <span>
 #include <system_error>
@@ -18,6 +16,7 @@
 #include "gateway/coap/prng.hpp"
 #include "gateway/coap/reliability_layer.hpp"
 #include "gateway/coap/transmission_params.hpp"
+#include "gateway/util/fifo.hpp"
 
 namespace gw::coap {
 

@@ -12,12 +12,14 @@ namespace gw::dtls {
 namespace {
 
 // Spec §8: the platform's suites are RSA key exchange with AES-CBC (iotkit's mbedTLS build), offered after
-// the library defaults. DTLS-PSK: the platform (and Alibaba's SDK, spec §12 #10) uses TLS_PSK_WITH_AES_128_CBC_SHA,
-// offered first; the AEAD PSK suites after it cost nothing with a server that has only CBC-SHA, and let PSK
-// servers without CBC suites (libcoap 4.3.1, hence tests/cloudsim) accept the gateway.
+// the library defaults. DTLS-PSK: the platform (and Alibaba's SDK, spec §12 #10) uses
+// TLS_PSK_WITH_AES_128_CBC_SHA, offered first; the AEAD PSK suites after it cost nothing with a server that
+// has only CBC-SHA, and let PSK servers without CBC suites (libcoap 4.3.1, hence tests/cloudsim) accept the
+// gateway.
 constexpr const char* default_certificate_ciphers =
     "DEFAULT:AES128-SHA256:AES128-SHA:AES256-SHA256:AES256-SHA";
-constexpr const char* default_psk_ciphers = "PSK-AES128-CBC-SHA:PSK-AES128-GCM-SHA256:PSK-AES128-CCM8:PSK-AES128-CCM";
+constexpr const char* default_psk_ciphers =
+    "PSK-AES128-CBC-SHA:PSK-AES128-GCM-SHA256:PSK-AES128-CCM8:PSK-AES128-CCM";
 
 }  // namespace
 
@@ -81,8 +83,8 @@ std::shared_ptr<context> context::create(const context_config& config, std::erro
     return ctx;
   }
   if (config.ca_file.empty()) {
-    // cloud.ca_file "" means the system's trust store (config/gateway.example.yaml); the platform's GlobalSign
-    // root (spec §8) is in Debian's ca-certificates.
+    // cloud.ca_file "" means the system's trust store (config/gateway.example.yaml); the platform's
+    // GlobalSign root (spec §8) is in Debian's ca-certificates.
     if (SSL_CTX_set_default_verify_paths(raw) != 1) {
       return fail(error::bad_ca_file, "cannot load the system's default CA store");
     }

@@ -302,9 +302,8 @@ class client::impl : public std::enable_shared_from_this<impl> {
     bool done = false;
     {
       std::unique_lock lock(window_->mutex);
-      done = window_->cv.wait_for(lock, opts_.store_timeout, [&] {
-        return window_->unstored < opts_.max_unstored || closing_.load();
-      });
+      done = window_->cv.wait_for(lock, opts_.store_timeout,
+                                  [&] { return window_->unstored < opts_.max_unstored || closing_.load(); });
     }
     if (!done) {
       std::lock_guard lock(mutex_);
@@ -318,7 +317,9 @@ class client::impl : public std::enable_shared_from_this<impl> {
   }
 
   void wake_waiters() {
-    { std::lock_guard lock(window_->mutex); }  // a waiter between its predicate check and its wait sees closing_
+    {
+      std::lock_guard lock(window_->mutex);
+    }  // a waiter between its predicate check and its wait sees closing_
     window_->cv.notify_all();
   }
 

@@ -17,18 +17,18 @@
 // Paho thread, inside the callback, posts the message to the loop and then waits while max_unstored
 // deliveries are not yet completed by store_ack::stored() (or rejected(), or a dropped ack), bounded by
 // client_options::store_timeout. With max_unstored 1 it waits for this very message; a larger window lets the
-// queue commit many messages per transaction (throughput) and exposes up to that many acknowledged messages to
-// a crash (docs/architecture.md states the trade-off). Paho C 1.3 reads the next packet
-// only after the callback returns, so while message N is being stored, N+1 stays unread in the socket and
-// unacknowledged. What remains exposed: the message whose callback is running (acknowledged, not yet durable)
-// — a crash in that moment loses it, and a store that takes longer than store_timeout lets the next one be
-// acknowledged too (logged and counted in stats().store_timeouts). While a delivery waits, Paho's receive
-// thread reads nothing else: not PINGRESP, and not the packets of any other Paho client in the same process
-// (Paho C serves them all from one thread), so store_timeout must stay well below keep_alive (the config
-// loader enforces it). QoS 2 does not close the window: Paho C persists an inbound QoS 2 PUBLISH (key
-// "r-<id>") before PUBREC, but on PUBREL it sends PUBCOMP, queues the message for the callback and deletes
-// the persisted copy — all before the callback has run. A crash after that loses it just the same; the
-// persisted copy only covers the PUBREC..PUBREL round trip, which the broker would resend anyway.
+// queue commit many messages per transaction (throughput) and exposes up to that many acknowledged messages
+// to a crash (docs/architecture.md states the trade-off). Paho C 1.3 reads the next packet only after the
+// callback returns, so while message N is being stored, N+1 stays unread in the socket and unacknowledged.
+// What remains exposed: the message whose callback is running (acknowledged, not yet durable) — a crash in
+// that moment loses it, and a store that takes longer than store_timeout lets the next one be acknowledged
+// too (logged and counted in stats().store_timeouts). While a delivery waits, Paho's receive thread reads
+// nothing else: not PINGRESP, and not the packets of any other Paho client in the same process (Paho C serves
+// them all from one thread), so store_timeout must stay well below keep_alive (the config loader enforces
+// it). QoS 2 does not close the window: Paho C persists an inbound QoS 2 PUBLISH (key "r-<id>") before
+// PUBREC, but on PUBREL it sends PUBCOMP, queues the message for the callback and deletes the persisted copy
+// — all before the callback has run. A crash after that loses it just the same; the persisted copy only
+// covers the PUBREC..PUBREL round trip, which the broker would resend anyway.
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -59,7 +59,7 @@ struct client_options {
   std::chrono::seconds reconnect_min{1};
   std::chrono::seconds reconnect_max{30};
   std::chrono::milliseconds store_timeout{5000};  // see "The acknowledgement window" above
-  std::size_t max_unstored = 1;                    // ditto: deliveries acknowledged but not yet stored, >= 1
+  std::size_t max_unstored = 1;                   // ditto: deliveries acknowledged but not yet stored, >= 1
   std::string status_topic;                       // empty: no will and no "online"
   std::string online_payload = "online";
   std::string offline_payload = "offline";

@@ -1,6 +1,6 @@
 #pragma once
-// The pure part of deadline_scheduler: a min-heap of (deadline, slot) with O(log n) update and removal through a
-// position index. No Asio, no clock: tests drive it with made-up time points.
+// The pure part of deadline_scheduler: a min-heap of (deadline, slot) with O(log n) update and removal
+// through a position index. No Asio, no clock: tests drive it with made-up time points.
 
 #include <chrono>
 #include <cstdint>

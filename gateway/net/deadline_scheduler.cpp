@@ -7,7 +7,9 @@ namespace gw::net {
 
 deadline_scheduler::deadline_scheduler(boost::asio::any_io_executor executor) : timer_(std::move(executor)) {}
 
-deadline_scheduler::~deadline_scheduler() { *alive_ = false; }
+deadline_scheduler::~deadline_scheduler() {
+  *alive_ = false;
+}
 
 deadline_scheduler::slot deadline_scheduler::add(callback on_due) {
   if (!free_.empty()) {

@@ -1,7 +1,7 @@
 #pragma once
-// One Asio timer for many protocol objects (design.md §3, net layer): each owner registers a slot and tells the
-// scheduler its next deadline; the scheduler keeps a min-heap of deadlines and arms a single steady_timer at the
-// earliest one. 10,000 endpoints cost 10,000 heap entries, not 10,000 armed Asio timers.
+// One Asio timer for many protocol objects (design.md §3, net layer): each owner registers a slot and tells
+// the scheduler its next deadline; the scheduler keeps a min-heap of deadlines and arms a single steady_timer
+// at the earliest one. 10,000 endpoints cost 10,000 heap entries, not 10,000 armed Asio timers.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -30,7 +30,8 @@ struct udp_link::state : std::enable_shared_from_this<udp_link::state> {
 
   // Reads every datagram that is ready into the thread's shared buffer, then waits again.
   void drain() {
-    // 64 KiB: the largest UDP payload; CoAP datagrams here are far smaller (spec §7), so nothing is truncated.
+    // 64 KiB: the largest UDP payload; CoAP datagrams here are far smaller (spec §7), so nothing is
+    // truncated.
     thread_local std::array<std::uint8_t, 65536> buffer;
     const std::uint64_t gen = generation;
     for (int i = 0; i < 64 && gen == generation; ++i) {  // bounded: one busy link must not starve the others
@@ -78,7 +79,7 @@ void udp_link::async_connect(const std::string& host, std::uint16_t port, connec
   state_->resolver.async_resolve(
       host, std::to_string(port), udp::resolver::numeric_service,
       [self = state_, gen, done = std::move(done)](const boost::system::error_code& ec,
-                                                  const udp::resolver::results_type& results) {
+                                                   const udp::resolver::results_type& results) {
         if (gen != self->generation) return;  // closed or reconnected meanwhile
         if (ec) {
           done(ec);
@@ -92,7 +93,9 @@ void udp_link::async_connect(const std::string& host, std::uint16_t port, connec
       });
 }
 
-std::error_code udp_link::connect(const udp::endpoint& peer) { return state_->open(peer); }
+std::error_code udp_link::connect(const udp::endpoint& peer) {
+  return state_->open(peer);
+}
 
 void udp_link::close() {
   ++state_->generation;
@@ -101,7 +104,9 @@ void udp_link::close() {
   if (state_->socket.is_open()) state_->socket.close(ignored);
 }
 
-bool udp_link::is_open() const { return state_->socket.is_open(); }
+bool udp_link::is_open() const {
+  return state_->socket.is_open();
+}
 
 std::error_code udp_link::send(std::span<const std::uint8_t> datagram) {
   boost::system::error_code ec;
@@ -115,7 +120,9 @@ std::error_code udp_link::send(std::span<const std::uint8_t> datagram) {
   return {};
 }
 
-void udp_link::on_receive(datagram_handler handler) { state_->handler = std::move(handler); }
+void udp_link::on_receive(datagram_handler handler) {
+  state_->handler = std::move(handler);
+}
 
 udp::endpoint udp_link::local_endpoint() const {
   boost::system::error_code ec;
@@ -127,6 +134,8 @@ udp::endpoint udp_link::remote_endpoint() const {
   return state_->socket.remote_endpoint(ec);
 }
 
-const udp_link_stats& udp_link::stats() const { return state_->stats; }
+const udp_link_stats& udp_link::stats() const {
+  return state_->stats;
+}
 
 }  // namespace gw::net

@@ -31,8 +31,8 @@ class udp_link {
   udp_link& operator=(const udp_link&) = delete;
   ~udp_link();  // closes the socket; no handler runs afterwards
 
-  // Resolves `host` afresh (DNS may change between reconnects, issue #5 item 6), opens a socket connected to the
-  // first address and starts receiving. `done` runs on the executor. An earlier socket is closed first.
+  // Resolves `host` afresh (DNS may change between reconnects, issue #5 item 6), opens a socket connected to
+  // the first address and starts receiving. `done` runs on the executor. An earlier socket is closed first.
   void async_connect(const std::string& host, std::uint16_t port, connect_handler done);
   // Opens a socket connected to `peer` synchronously (no DNS).
   std::error_code connect(const boost::asio::ip::udp::endpoint& peer);

@@ -3,8 +3,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-
-#include "gateway/util/fifo.hpp"
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +12,7 @@
 
 #include "gateway/session/answer_policy.hpp"
 #include "gateway/session/backoff.hpp"
+#include "gateway/util/fifo.hpp"
 
 // One device identity's protocol state machine, sans-io (shared/style.md habit 1): inputs carry `now`,
 // outputs are actions the owner polls and executes (open the socket, ask the auth scheduler for a slot, build

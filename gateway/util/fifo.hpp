@@ -1,12 +1,13 @@
 #pragma once
-// A FIFO that costs nothing until used: a vector plus a head index. libstdc++'s std::deque allocates ~600 bytes
-// even when empty, and every idle device session holds several queues (endpoint transmit/event/queue, FSM
-// actions/pending), which put an idle AES device at ~6.8 KiB instead of the <= 4 KiB aim (docs/benchmarks.md).
-// Header-only, standard library only: usable from every layer.
+// A FIFO that costs nothing until used: a vector plus a head index. libstdc++'s std::deque allocates ~600
+// bytes even when empty, and every idle device session holds several queues (endpoint transmit/event/queue,
+// FSM actions/pending), which put an idle AES device at ~6.8 KiB instead of the <= 4 KiB aim
+// (docs/benchmarks.md). Header-only, standard library only: usable from every layer.
 //
-// Contract: the deque subset the protocol layers use (push_back, front/back, pop_front, iteration over the live
-// elements, erase, insert, clear). pop_front is amortised O(1): the dead prefix is compacted once it is larger
-// than the live part. Capacity is released when the queue drains after a burst, so an idle owner holds nothing.
+// Contract: the deque subset the protocol layers use (push_back, front/back, pop_front, iteration over the
+// live elements, erase, insert, clear). pop_front is amortised O(1): the dead prefix is compacted once it is
+// larger than the live part. Capacity is released when the queue drains after a burst, so an idle owner holds
+// nothing.
 
 #include <cstddef>
 #include <utility>

@@ -22,7 +22,8 @@ class CoapInterop : public ::testing::Test {
   void SetUp() override {
     port_ = test::free_udp_port();
     // -d 10: PUT/POST to an unknown path creates a dynamic resource (libcoap's example server).
-    server_.start({"coap-server-openssl", "-A", "127.0.0.1", "-p", std::to_string(port_), "-d", "10", "-v", "7"});
+    server_.start(
+        {"coap-server-openssl", "-A", "127.0.0.1", "-p", std::to_string(port_), "-d", "10", "-v", "7"});
     ASSERT_NE(server_.wait_for_output("created UDP  endpoint", 10s), std::string::npos) << server_.output();
     ASSERT_FALSE(client_.link().connect({asio::ip::make_address("127.0.0.1"), port_}));
   }

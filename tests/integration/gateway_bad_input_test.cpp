@@ -1,6 +1,6 @@
-// Bad input end to end (issue #6): empty, binary and oversize payloads, topics with odd characters, a route to
-// a device that is not configured. Each is handled as documented (config/gateway.example.yaml, design.md §2):
-// forwarded unchanged, or stored as a dead letter with its reason and counted; the gateway never stops.
+// Bad input end to end (issue #6): empty, binary and oversize payloads, topics with odd characters, a route
+// to a device that is not configured. Each is handled as documented (config/gateway.example.yaml, design.md
+// §2): forwarded unchanged, or stored as a dead letter with its reason and counted; the gateway never stops.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -85,8 +85,8 @@ TEST(GatewayBadInput, EachHandledAsDocumentedAndTheGatewayKeepsRunning) {
   EXPECT_NE(find_topic(recs, "/" + pk + "/sensor-0001/user/last"), nullptr);
   EXPECT_EQ(find_topic(recs, "/" + pk + "/sensor-0000/user/huge"), nullptr);
 
-  // Counted at entry: oversize, unknown device, and the empty topic level (the router refuses a cloud topic with
-  // an empty level, which the platform would answer 4.00).
+  // Counted at entry: oversize, unknown device, and the empty topic level (the router refuses a cloud topic
+  // with an empty level, which the platform would answer 4.00).
   ASSERT_TRUE(gw.wait_for_log("dead-lettered 3,", 20s)) << gw.output();
   EXPECT_TRUE(gw.running());
   EXPECT_EQ(gw.stop(), 0) << gw.output();

@@ -3,9 +3,10 @@
 // A 30 s cloud silence under load, and bursts of 20,000 and 150,000 messages against Debian's default
 // max_queued_messages 1000. The bursts FAIL today: the gateway takes one message per durable commit
 // (gw::mqtt::client) and falls behind a fast publisher; it stays connected and never receives the excess, so
-// Mosquitto drops what exceeds 1000 queued for it (PUBACKed to the publisher, so nobody retries; inferred from
-// the gateway's counters). Measured: 20,000 published at ~6,000 msg/s, 5,000-9,700 arrived. Kept out of the default run until the
-// gateway keeps up or the documented broker setting (max_queued_messages 0) is the tested configuration.
+// Mosquitto drops what exceeds 1000 queued for it (PUBACKed to the publisher, so nobody retries; inferred
+// from the gateway's counters). Measured: 20,000 published at ~6,000 msg/s, 5,000-9,700 arrived. Kept out of
+// the default run until the gateway keeps up or the documented broker setting (max_queued_messages 0) is the
+// tested configuration.
 #include <gtest/gtest.h>
 
 #include <chrono>

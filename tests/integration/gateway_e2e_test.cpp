@@ -1,8 +1,8 @@
-// End-to-end tests of the whole gateway (issue #6): the built mqtt-coap-gateway binary between a real Mosquitto
-// (tests/support/mosquitto_fixture.hpp) and cloudsim (tests/support/cloudsim_fixture.hpp), fed by the separate
-// load process e2e_mqtt_load (tests/bench/e2e/mqtt_load.cpp). Each test checks cloudsim's JSONL: every published
-// id arrives, first deliveries of one device in increasing id order, and dup:true only for resends.
-// These are the default-run sizes; the issue's full sizes and the bursts against Debian's default
+// End-to-end tests of the whole gateway (issue #6): the built mqtt-coap-gateway binary between a real
+// Mosquitto (tests/support/mosquitto_fixture.hpp) and cloudsim (tests/support/cloudsim_fixture.hpp), fed by
+// the separate load process e2e_mqtt_load (tests/bench/e2e/mqtt_load.cpp). Each test checks cloudsim's JSONL:
+// every published id arrives, first deliveries of one device in increasing id order, and dup:true only for
+// resends. These are the default-run sizes; the issue's full sizes and the bursts against Debian's default
 // max_queued_messages (which currently lose messages, see gateway_e2e_long_test.cpp) carry the label long.
 #include <gtest/gtest.h>
 
@@ -26,7 +26,9 @@ using namespace std::chrono_literals;
 // A gateway (N devices, AES) between a fresh broker and a fresh cloudsim, ready to forward.
 struct e2e_setup {
   explicit e2e_setup(int devices, gateway_options gopts = {}, mosquitto_fixture::options mopts = {})
-      : broker(mopts), sim({.devices = devices}), gateway(broker.uri(), sim.aes_port(), with_devices(gopts, devices)) {}
+      : broker(mopts),
+        sim({.devices = devices}),
+        gateway(broker.uri(), sim.aes_port(), with_devices(gopts, devices)) {}
 
   static gateway_options with_devices(gateway_options o, int devices) {
     o.devices = devices;

@@ -19,7 +19,8 @@ using namespace std::chrono_literals;
 TEST(HealthBrowser, StatusPageRendersOneRowPerDeviceWithItsState) {
   if (run_command("command -v chromium").status != 0) GTEST_SKIP() << "chromium is not installed";
   health_gateway_env env;
-  for (int i = 0; i < 1; ++i) env.publish("sensors/" + cloudsim_process::device_name(i) + "/update", "{\"n\":1}");
+  for (int i = 0; i < 1; ++i)
+    env.publish("sensors/" + cloudsim_process::device_name(i) + "/update", "{\"n\":1}");
   env.cloud().wait_for_records(1, 15s);
 
   // Wait (bounded) until the gateway reports the good device ready, so the page has states to show.
@@ -52,7 +53,8 @@ TEST(HealthBrowser, StatusPageRendersOneRowPerDeviceWithItsState) {
   EXPECT_NE(r.output.find("data-loaded=\"1\""), std::string::npos) << r.output;
   const std::regex row("<tr data-device=\"([^\"]+)\" data-state=\"([^\"]+)\">");
   std::map<std::string, std::string> rendered;
-  for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), row); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), row); it != std::sregex_iterator();
+       ++it) {
     rendered[(*it)[1]] = (*it)[2];
   }
   ASSERT_EQ(rendered.size(), expected.size()) << r.output;

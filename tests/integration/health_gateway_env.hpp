@@ -1,9 +1,9 @@
 #pragma once
 // One running gateway for the health tests (issue #7): Mosquitto and cloudsim (AES endpoint, fixed token) on
-// free loopback ports, and the mqtt-coap-gateway binary with two devices — a good one and one whose secret the
-// cloud refuses — plus a route whose cloud topic the device does not own (4.03: dead letters). Only one device
-// can hold a token: with --fixed-token cloudsim maps the one token to the device that authenticated last.
-// The health endpoint binds port 0; its port is read from the gateway's log line.
+// free loopback ports, and the mqtt-coap-gateway binary with two devices — a good one and one whose secret
+// the cloud refuses — plus a route whose cloud topic the device does not own (4.03: dead letters). Only one
+// device can hold a token: with --fixed-token cloudsim maps the one token to the device that authenticated
+// last. The health endpoint binds port 0; its port is read from the gateway's log line.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -51,14 +51,18 @@ class health_gateway_env {
         << "health:\n  http: 127.0.0.1:0\n  interval: 1s\n"
         << "log:\n  level: info\n";
     out.close();
-    std::filesystem::permissions(config_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::filesystem::permissions(config_,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     gateway_.start({binary().string(), "run", "-c", config_.string()}, dir_.path() / "gateway.log");
-    const auto at = gateway_.wait_for_output("health: listening on http://127.0.0.1:", std::chrono::seconds(10));
+    const auto at =
+        gateway_.wait_for_output("health: listening on http://127.0.0.1:", std::chrono::seconds(10));
     if (at == std::string::npos) throw std::runtime_error("gateway did not start:\n" + gateway_.output());
-    // Messages published before the gateway's subscriptions exist would be lost (first start: no session yet).
+    // Messages published before the gateway's subscriptions exist would be lost (first start: no session
+    // yet).
     for (const char* filter : {"health-test-gw 1 sensors/+/update", "health-test-gw 1 foreign/+"}) {
       if (!broker_.wait_for_log(filter, std::chrono::seconds(10))) {
-        throw std::runtime_error(std::string("gateway did not subscribe ") + filter + ":\n" + gateway_.output());
+        throw std::runtime_error(std::string("gateway did not subscribe ") + filter + ":\n" +
+                                 gateway_.output());
       }
     }
     const auto out_text = gateway_.output();
@@ -76,8 +80,8 @@ class health_gateway_env {
 
   // Publishes one QoS 1 message with mosquitto_pub.
   void publish(const std::string& topic, const std::string& payload) {
-    const auto r = run_command("mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker_.port()) + " -q 1 -t '" +
-                               topic + "' -m '" + payload + "'");
+    const auto r = run_command("mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                               " -q 1 -t '" + topic + "' -m '" + payload + "'");
     if (r.status != 0) throw std::runtime_error("mosquitto_pub: " + r.output);
   }
 

@@ -1,6 +1,6 @@
 // Health of a running gateway binary (issue #7): /metrics scraped and parsed strictly, /devices and the
-// retained MQTT health JSON, /readyz, the `status` and `dead-letter` commands (output and exit codes), and the
-// logs checked for secrets and tokens. One gateway (with Mosquitto and cloudsim) serves the whole suite.
+// retained MQTT health JSON, /readyz, the `status` and `dead-letter` commands (output and exit codes), and
+// the logs checked for secrets and tokens. One gateway (with Mosquitto and cloudsim) serves the whole suite.
 
 #include <gtest/gtest.h>
 
@@ -23,7 +23,8 @@ class HealthGateway : public ::testing::Test {
     // Three readings for each device, and one the cloud refuses (4.03).
     for (int n = 0; n < 3; ++n) {
       for (int i = 0; i < 2; ++i) {
-        env_->publish("sensors/" + cloudsim_process::device_name(i) + "/update", "{\"n\":" + std::to_string(n) + "}");
+        env_->publish("sensors/" + cloudsim_process::device_name(i) + "/update",
+                      "{\"n\":" + std::to_string(n) + "}");
       }
     }
     env_->publish("foreign/" + cloudsim_process::device_name(0), "{\"x\":1}");
@@ -71,7 +72,8 @@ bool settled(const nlohmann::json& doc) {
   bool bad_failed = false;
   for (const auto& d : doc.at("devices")) {
     acked += d.at("messages").at("acked").get<int>();
-    if (d.at("device_name") == cloudsim_process::device_name(1)) bad_failed = d.at("last_error").at("code") == "4.01";
+    if (d.at("device_name") == cloudsim_process::device_name(1))
+      bad_failed = d.at("last_error").at("code") == "4.01";
   }
   return acked >= 3 && bad_failed;
 }
@@ -110,9 +112,12 @@ TEST_F(HealthGateway, MetricsScrapeIsStrictPrometheusText) {
   EXPECT_EQ(doc.value("gw_mqtt_connected"), 1);
   EXPECT_GE(*doc.value("gw_messages_delivered_total"), 3);
   EXPECT_EQ(doc.value("gw_messages_dead_lettered_total", {{"stage", "cloud"}}), 1);
-  EXPECT_EQ(doc.value("gw_device_messages_acked_total", {{"device", pk + "/" + cloudsim_process::device_name(0)}}), 3);
+  EXPECT_EQ(
+      doc.value("gw_device_messages_acked_total", {{"device", pk + "/" + cloudsim_process::device_name(0)}}),
+      3);
   EXPECT_EQ(doc.value("gw_device_ready", {{"device", pk + "/" + cloudsim_process::device_name(1)}}), 0);
-  EXPECT_GE(*doc.value("gw_device_queue_messages", {{"device", pk + "/" + cloudsim_process::device_name(1)}}), 3);
+  EXPECT_GE(*doc.value("gw_device_queue_messages", {{"device", pk + "/" + cloudsim_process::device_name(1)}}),
+            3);
 }
 
 TEST_F(HealthGateway, HealthzAndReadyz) {
@@ -127,16 +132,16 @@ TEST_F(HealthGateway, HealthzAndReadyz) {
 TEST_F(HealthGateway, MqttHealthIsRetainedJsonPerDevice) {
   ASSERT_TRUE(settled(wait_devices(settled)));
   // A new subscriber gets the retained message at once (-C 1: one message, -W 5: at most 5 s).
-  const auto topic = std::string("gateway/status/") + cloudsim_process::product_key + "/" +
-                     cloudsim_process::device_name(0);
+  const auto topic =
+      std::string("gateway/status/") + cloudsim_process::product_key + "/" + cloudsim_process::device_name(0);
   const auto r = run_command("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(env_->broker().port()) +
                              " -C 1 -W 5 -t '" + topic + "'");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j.at("device_name"), cloudsim_process::device_name(0));
   EXPECT_EQ(j.at("state"), "ready");
-  for (const char* k : {"last_success_age_s", "last_error", "token_age_s", "queue", "retransmissions", "rtt_ms",
-                        "messages"}) {
+  for (const char* k : {"last_success_age_s", "last_error", "token_age_s", "queue", "retransmissions",
+                        "rtt_ms", "messages"}) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   // The gateway-wide status topic (the MQTT adapter's LWT) says online.
@@ -148,7 +153,7 @@ TEST_F(HealthGateway, MqttHealthIsRetainedJsonPerDevice) {
 TEST_F(HealthGateway, StatusCommandPrintsTheTableAndExitsNotReady) {
   ASSERT_TRUE(settled(wait_devices(settled)));
   const auto r = cli("status --url " + env_->base_url());
-  EXPECT_EQ(exit_code(r), 4) << r.output;  // answered, not ready
+  EXPECT_EQ(exit_code(r), 4) << r.output;               // answered, not ready
   EXPECT_EQ(r.output.find('\x1b'), std::string::npos);  // not a TTY: no colours
   EXPECT_NE(r.output.find("NOT READY"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(cloudsim_process::device_name(0)), std::string::npos);

@@ -115,10 +115,16 @@ std::filesystem::path mqtt_load_binary() {
 
 void start_publisher(child_process& pub, const std::string& mqtt_uri, int devices, long long first_id,
                      long long count, const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{mqtt_load_binary().string(), "pub",       "--uri",
-                                mqtt_uri,                    "--devices", std::to_string(devices),
-                                "--first-id",                std::to_string(first_id),
-                                "--messages",                std::to_string(count)};
+  std::vector<std::string> argv{mqtt_load_binary().string(),
+                                "pub",
+                                "--uri",
+                                mqtt_uri,
+                                "--devices",
+                                std::to_string(devices),
+                                "--first-id",
+                                std::to_string(first_id),
+                                "--messages",
+                                std::to_string(count)};
   argv.insert(argv.end(), extra.begin(), extra.end());
   pub.start(argv);
   if (pub.wait_for_output("e2e_mqtt_load: connected", std::chrono::seconds(10)) == std::string::npos) {
@@ -161,7 +167,8 @@ delivery_report check_delivery(const std::vector<cloudsim_record>& records, int 
   std::unordered_set<long long> seen;
   auto problem = [&r](std::size_t& counter, const cloudsim_record& rec, const char* what) {
     ++counter;
-    if (r.first_problem.empty()) r.first_problem = std::string(what) + ": " + rec.device_name + " " + rec.payload;
+    if (r.first_problem.empty())
+      r.first_problem = std::string(what) + ": " + rec.device_name + " " + rec.payload;
   };
   for (const auto& rec : records) {
     const long long id = payload_id(rec.payload);
@@ -196,7 +203,8 @@ std::vector<cloudsim_record> wait_for_first_deliveries(const cloudsim_process& s
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::size_t want = static_cast<std::size_t>(count);
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     auto recs = sim.wait_for_records(want, std::max(left, std::chrono::milliseconds(0)));
     const auto report = check_delivery(recs, devices, first_id, count);
     if (report.missing == 0 || left.count() <= 0) return recs;

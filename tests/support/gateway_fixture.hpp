@@ -1,9 +1,9 @@
 #pragma once
 // Test support: the built `mqtt-coap-gateway` binary as a child process of a test, configured for N of
 // cloudsim's generated devices (sensor-0000.. of cloudsim_process::product_key) against a broker URI and a
-// cloudsim port. Writes the YAML config (scripts/demo.sh shows the same shape), starts `run -c`, waits until the
-// status line reports every device ready, stops it by PID (SIGTERM) or kills it (SIGKILL, a crash). The queue
-// directory survives restarts of the same fixture, so a restarted gateway resumes its backlog.
+// cloudsim port. Writes the YAML config (scripts/demo.sh shows the same shape), starts `run -c`, waits until
+// the status line reports every device ready, stops it by PID (SIGTERM) or kills it (SIGKILL, a crash). The
+// queue directory survives restarts of the same fixture, so a restarted gateway resumes its backlog.
 
 #include <chrono>
 #include <cstdint>
@@ -18,11 +18,12 @@
 namespace gw::test {
 
 struct gateway_options {
-  int devices = 10;               // cloudsim's sensor-0000 .. sensor-(N-1)
-  std::string mode = "aes";       // cloud.mode: aes or plain (cloudsim's matching endpoint)
+  int devices = 10;          // cloudsim's sensor-0000 .. sensor-(N-1)
+  std::string mode = "aes";  // cloud.mode: aes or plain (cloudsim's matching endpoint)
   std::string client_id = "e2e-gateway";
-  // Route: sensors/+device/#rest -> device a1B2c3D4e5F/${device}, cloud topic /${productKey}/${deviceName}/user/${rest}.
-  // Extra YAML route lines (each "- { from: ..., device: ..., to: ... }") are placed before it.
+  // Route: sensors/+device/#rest -> device a1B2c3D4e5F/${device}, cloud topic
+  // /${productKey}/${deviceName}/user/${rest}. Extra YAML route lines (each "- { from: ..., device: ..., to:
+  // ... }") are placed before it.
   std::vector<std::string> extra_routes{};
   std::uint64_t max_messages_per_device = 100000;
   std::string when_full = "reject_new";  // queue.when_full
@@ -63,7 +64,7 @@ class gateway_process {
   bool running() const;
   int pid() const;
 
-  std::string output() const;  // this run's output
+  std::string output() const;                                     // this run's output
   std::string all_output() const { return history_ + output(); }  // every run so far
   const std::filesystem::path& config_path() const { return config_; }
   std::filesystem::path queue_dir() const { return dir_.path() / "queue"; }
@@ -83,9 +84,9 @@ class gateway_process {
 // <build_dir>/tests/bench/e2e/e2e_mqtt_load. Its payloads are {"id":i,"ts_us":..}, message i to device i % N.
 std::filesystem::path mqtt_load_binary();
 
-// Starts `e2e_mqtt_load pub` publishing `count` messages (ids first_id.., message i to sensor-(i % devices)) to
-// `mqtt_uri` with extra flags (e.g. {"--rate","2000"}) and waits until it says it is connected.
-// Throws std::runtime_error if it does not connect within 10 s.
+// Starts `e2e_mqtt_load pub` publishing `count` messages (ids first_id.., message i to sensor-(i % devices))
+// to `mqtt_uri` with extra flags (e.g. {"--rate","2000"}) and waits until it says it is connected. Throws
+// std::runtime_error if it does not connect within 10 s.
 void start_publisher(child_process& pub, const std::string& mqtt_uri, int devices, long long first_id,
                      long long count, const std::vector<std::string>& extra = {});
 // Waits until the publisher reports every publish acknowledged (then stops it); false on timeout or failure.
@@ -97,8 +98,8 @@ struct delivery_report {
   std::size_t duplicates = 0;        // records with dup:true (resends of messages in flight)
   std::size_t missing = 0;           // ids in [first, first+count) never delivered
   std::size_t out_of_order = 0;      // first deliveries whose id is not above the device's previous one
-  std::size_t unexpected = 0;        // ids outside the range, on the wrong device, unparsable, or dup:false twice
-  std::string first_problem;         // the first record that was counted as a problem, for the failure message
+  std::size_t unexpected = 0;  // ids outside the range, on the wrong device, unparsable, or dup:false twice
+  std::string first_problem;   // the first record that was counted as a problem, for the failure message
   bool all_once_in_order() const { return missing == 0 && out_of_order == 0 && unexpected == 0; }
 };
 delivery_report check_delivery(const std::vector<cloudsim_record>& records, int devices, long long first_id,

@@ -112,7 +112,9 @@ int child_process::stop(int sig, std::chrono::milliseconds grace) {
   return status;
 }
 
-void child_process::kill_hard() { stop(SIGKILL, std::chrono::milliseconds(0)); }
+void child_process::kill_hard() {
+  stop(SIGKILL, std::chrono::milliseconds(0));
+}
 
 namespace {
 std::uint16_t free_port(int type) {
@@ -133,8 +135,12 @@ std::uint16_t free_port(int type) {
 }
 }  // namespace
 
-std::uint16_t free_tcp_port() { return free_port(SOCK_STREAM); }
-std::uint16_t free_udp_port() { return free_port(SOCK_DGRAM); }
+std::uint16_t free_tcp_port() {
+  return free_port(SOCK_STREAM);
+}
+std::uint16_t free_udp_port() {
+  return free_port(SOCK_DGRAM);
+}
 
 scratch_dir::scratch_dir(std::string_view prefix) {
   const char* tmp = std::getenv("TMPDIR");
@@ -148,8 +154,12 @@ scratch_dir::~scratch_dir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::filesystem::path source_dir() { return GW_SOURCE_DIR; }
-std::filesystem::path build_dir() { return GW_BUILD_DIR; }
+std::filesystem::path source_dir() {
+  return GW_SOURCE_DIR;
+}
+std::filesystem::path build_dir() {
+  return GW_BUILD_DIR;
+}
 
 command_result run_command(const std::string& shell_command) {
   command_result result{-1, {}};

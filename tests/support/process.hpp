@@ -1,6 +1,7 @@
 #pragma once
 // Test support: child processes (brokers, cloudsim, the gateway) started by a test, watched through their
-// output and stopped by PID; free loopback ports; scratch directories. Used by fixtures only, never by product code.
+// output and stopped by PID; free loopback ports; scratch directories. Used by fixtures only, never by
+// product code.
 
 #include <sys/types.h>
 
@@ -35,7 +36,8 @@ class child_process {
                               std::size_t from = 0);
   std::string output() const;
 
-  // Sends `sig` and waits up to `grace` for exit; then SIGKILL. Returns the wait status (or -1 if not running).
+  // Sends `sig` and waits up to `grace` for exit; then SIGKILL. Returns the wait status (or -1 if not
+  // running).
   int stop(int sig = 15, std::chrono::milliseconds grace = std::chrono::seconds(10));
   void kill_hard();  // SIGKILL and reap: simulates a crash
   bool running() const;

@@ -1,7 +1,7 @@
 // e2e_bench: end-to-end throughput of the whole gateway (issue #6 benchmark). For each mode (plain, aes) and
-// device count (1, 100, 1000) it starts Mosquitto, cloudsim and the built mqtt-coap-gateway (durable queue on,
-// tests/support fixtures), publishes M messages from the separate load process e2e_mqtt_load (QoS 1, a window
-// of 100 unacknowledged: Paho C scans its in-flight list, 1000 is slower), and reports:
+// device count (1, 100, 1000) it starts Mosquitto, cloudsim and the built mqtt-coap-gateway (durable queue
+// on, tests/support fixtures), publishes M messages from the separate load process e2e_mqtt_load (QoS 1, a
+// window of 100 unacknowledged: Paho C scans its in-flight list, 1000 is slower), and reports:
 //   - msg/s reaching cloudsim: (M - 1) / (last - first receive time in cloudsim's JSONL);
 //   - gateway CPU per message: utime + stime of /proc/<pid>/stat over the run (from the first publish to the
 //     last delivery) / M; RSS (VmRSS) at the end and its peak (VmHWM);
@@ -170,18 +170,25 @@ int main(int argc, char** argv) {
   int latency_seconds = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--messages") messages = std::stoll(v);
-    else if (k == "--devices") devices = split(v);
-    else if (k == "--modes") modes = split(v);
-    else if (k == "--latency-seconds") latency_seconds = std::stoi(v);
+    if (k == "--messages")
+      messages = std::stoll(v);
+    else if (k == "--devices")
+      devices = split(v);
+    else if (k == "--modes")
+      modes = split(v);
+    else if (k == "--latency-seconds")
+      latency_seconds = std::stoi(v);
     else {
-      std::cerr << "usage: e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] [--latency-seconds S]\n";
+      std::cerr << "usage: e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] "
+                   "[--latency-seconds S]\n";
       return 2;
     }
   }
   bool lost = false;
   try {
-    std::printf("| mode | devices | messages | msg/s at cloudsim | gateway CPU us/msg | RSS end / peak MiB | delivery |\n");
+    std::printf(
+        "| mode | devices | messages | msg/s at cloudsim | gateway CPU us/msg | RSS end / peak MiB | "
+        "delivery |\n");
     std::printf("|---|---|---|---|---|---|---|\n");
     std::fflush(stdout);
     for (const auto& mode : modes) {
@@ -190,8 +197,9 @@ int main(int argc, char** argv) {
         std::ostringstream rep;
         rep << r.report;
         lost = lost || !r.report.all_once_in_order();
-        std::printf("| %s | %d | %lld | %.0f | %.1f | %.1f / %.1f | %s |\n", r.mode.c_str(), r.devices, r.messages,
-                    r.msg_per_s, r.cpu_us_per_msg, r.rss_kib / 1024.0, r.hwm_kib / 1024.0, rep.str().c_str());
+        std::printf("| %s | %d | %lld | %.0f | %.1f | %.1f / %.1f | %s |\n", r.mode.c_str(), r.devices,
+                    r.messages, r.msg_per_s, r.cpu_us_per_msg, r.rss_kib / 1024.0, r.hwm_kib / 1024.0,
+                    rep.str().c_str());
         std::fflush(stdout);
       }
     }
@@ -200,8 +208,10 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     if (latency_seconds > 0) {
       const auto l = added_latency(latency_seconds);
-      std::printf("Added latency at 1,000 msg/s, 100 AES devices, %lld messages: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-                  l.n, l.p50_ms, l.p99_ms, l.max_ms);
+      std::printf(
+          "Added latency at 1,000 msg/s, 100 AES devices, %lld messages: p50 %.1f ms, p99 %.1f ms, max %.1f "
+          "ms\n",
+          l.n, l.p50_ms, l.p99_ms, l.max_ms);
     }
   } catch (const std::exception& e) {
     std::cerr << "e2e_bench: " << e.what() << "\n";

@@ -3,16 +3,16 @@
 //
 //   e2e_mqtt_load pub --uri U [--client-id C] [--devices N] [--messages M] [--first-id K] [--rate R]
 //                     [--window W] [--qos Q] [--pad B] [--topic T] [--clean 0|1] [--reconnect 0|1]
-//     Publishes M messages, message i (K <= i < K+M) to device i % N on topic sensors/sensor-%04d/update (or T
-//     for every message when given), payload {"id":i,"ts_us":<wall clock us at send>,"pad":"xx.."} (B bytes of
-//     padding). Ids of one device strictly increase, so the cloud can check per-device order. R > 0 paces to R
-//     msg/s; W publishes stay unacknowledged at most. With --reconnect 1 the session is persistent, publishes
-//     made while the broker is away are buffered and sent after the automatic reconnect (MQTT 3.1.1 §4.4).
-//     Prints "e2e_mqtt_load: connected", then "e2e_mqtt_load: published M in S s (R msg/s)" once every
+//     Publishes M messages, message i (K <= i < K+M) to device i % N on topic sensors/sensor-%04d/update (or
+//     T for every message when given), payload {"id":i,"ts_us":<wall clock us at send>,"pad":"xx.."} (B bytes
+//     of padding). Ids of one device strictly increase, so the cloud can check per-device order. R > 0 paces
+//     to R msg/s; W publishes stay unacknowledged at most. With --reconnect 1 the session is persistent,
+//     publishes made while the broker is away are buffered and sent after the automatic reconnect (MQTT 3.1.1
+//     §4.4). Prints "e2e_mqtt_load: connected", then "e2e_mqtt_load: published M in S s (R msg/s)" once every
 //     publish was acknowledged (QoS >= 1), and exits 0.
 //   e2e_mqtt_load sub --uri U [--client-id C] [--filter F] [--messages M] [--qos Q] [--timeout S]
-//     Subscribes, prints "e2e_mqtt_load: subscribed", counts messages and prints "e2e_mqtt_load: received M in
-//     S s (R msg/s)" (time from the first to the last) once M arrived; exits 1 after S s without them.
+//     Subscribes, prints "e2e_mqtt_load: subscribed", counts messages and prints "e2e_mqtt_load: received M
+//     in S s (R msg/s)" (time from the first to the last) once M arrived; exits 1 after S s without them.
 #include <mqtt/async_client.h>
 
 #include <atomic>
@@ -49,7 +49,8 @@ struct args {
 };
 
 int usage() {
-  std::cerr << "usage: e2e_mqtt_load pub|sub --uri tcp://127.0.0.1:1883 [options] (see the source's header)\n";
+  std::cerr
+      << "usage: e2e_mqtt_load pub|sub --uri tcp://127.0.0.1:1883 [options] (see the source's header)\n";
   return 2;
 }
 

@@ -1,5 +1,7 @@
 // The health HTTP endpoint on a loopback port with a fixed report: routes, status codes, bounds.
 
+#include "gateway/app/health_http.hpp"
+
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
@@ -12,7 +14,6 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "gateway/app/health_http.hpp"
 #include "tests/unit/app/health_prometheus_parser.hpp"
 
 namespace gw::app {
@@ -147,7 +148,7 @@ TEST_F(HealthHttp, StatusPageIsSelfContained) {
   EXPECT_NE(r.head.find("text/html"), std::string::npos);
   EXPECT_NE(r.body.find("<table"), std::string::npos);
   EXPECT_NE(r.body.find("fetch(\"devices\""), std::string::npos);
-  EXPECT_EQ(r.body.find("src="), std::string::npos);  // no external scripts or images
+  EXPECT_EQ(r.body.find("src="), std::string::npos);   // no external scripts or images
   EXPECT_EQ(r.body.find("href="), std::string::npos);  // no external style sheets
 }
 
@@ -156,7 +157,8 @@ TEST_F(HealthHttp, BadRequestsGet4xx) {
   EXPECT_EQ(get(port_, "/metrics", "POST", "x").status, 405);
   EXPECT_EQ(raw_exchange(port_, "BLAH\r\n\r\n").status, 400);
   EXPECT_EQ(get(port_, "/loglevel", "POST", std::string(65, 'x')).status, 413);
-  EXPECT_EQ(raw_exchange(port_, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n").status,
+  EXPECT_EQ(raw_exchange(port_, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n")
+                .status,
             431);
 }
 

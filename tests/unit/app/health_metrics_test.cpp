@@ -96,18 +96,19 @@ TEST(HealthMetrics, LabelValuesAreEscaped) {
 
 TEST(HealthMetrics, StrictParserRejectsWhatPrometheusRejects) {
   const char* bad[] = {
-      "x 1\n",                                                   // no HELP/TYPE
-      "# HELP x h\n# TYPE x gauge\nx{a=\"1} 1\n",                // unterminated label value
-      "# HELP x h\n# TYPE x gauge\nx{1a=\"1\"} 1\n",             // bad label name
-      "# HELP x h\n# TYPE x gauge\nx one\n",                     // not a number
-      "# HELP x h\n# TYPE x counter\nx 1\n",                     // counter without _total
-      "# HELP x h\n# TYPE x gauge\nx 1\nx 2\n",                  // duplicate sample
+      "x 1\n",                                        // no HELP/TYPE
+      "# HELP x h\n# TYPE x gauge\nx{a=\"1} 1\n",     // unterminated label value
+      "# HELP x h\n# TYPE x gauge\nx{1a=\"1\"} 1\n",  // bad label name
+      "# HELP x h\n# TYPE x gauge\nx one\n",          // not a number
+      "# HELP x h\n# TYPE x counter\nx 1\n",          // counter without _total
+      "# HELP x h\n# TYPE x gauge\nx 1\nx 2\n",       // duplicate sample
       "# HELP x h\n# TYPE x gauge\nx 1\n# HELP y h\n# TYPE y gauge\ny 1\nx{a=\"b\"} 1\n",  // not contiguous
-      "# HELP x h\n# TYPE x gauge\nx 1",                          // no final newline
+      "# HELP x h\n# TYPE x gauge\nx 1",                                                   // no final newline
   };
   for (const char* t : bad) EXPECT_NE(test::parse_prometheus(t).error, "") << t;
-  EXPECT_EQ(test::parse_prometheus("# HELP x_total h\n# TYPE x_total counter\nx_total{a=\"q\\\"\"} +Inf\n").error,
-            "");
+  EXPECT_EQ(
+      test::parse_prometheus("# HELP x_total h\n# TYPE x_total counter\nx_total{a=\"q\\\"\"} +Inf\n").error,
+      "");
 }
 
 TEST(HealthJson, DevicesDocumentHasTheDocumentedShape) {
@@ -157,7 +158,8 @@ TEST(HealthStatusTable, OneRowPerDeviceColouredOnlyOnRequest) {
 }
 
 TEST(HealthTopic, PlaceholdersAreReplaced) {
-  EXPECT_EQ(health_topic("gw/${productKey}/${deviceName}/${deviceId}", "pk", "dn", "pk/dn"), "gw/pk/dn/pk/dn");
+  EXPECT_EQ(health_topic("gw/${productKey}/${deviceName}/${deviceId}", "pk", "dn", "pk/dn"),
+            "gw/pk/dn/pk/dn");
 }
 
 TEST(HealthListenAddress, ParsesHostPortForms) {
@@ -176,12 +178,12 @@ TEST(HealthListenAddress, ParsesHostPortForms) {
 TEST(HealthCertificate, DaysLeftOfTheEarliestCertificate) {
   test::scratch_dir dir("gw-health-cert");
   const auto pem = dir.path() / "ca.pem";
-  const auto a = test::run_command("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=a -days 10 -keyout " +
-                                   (dir.path() / "a.key").string() + " -out " + (dir.path() / "a.pem").string() +
-                                   " 2>&1 && openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=b -days 400 -keyout " +
-                                   (dir.path() / "b.key").string() + " -out " + (dir.path() / "b.pem").string() +
-                                   " 2>&1 && cat " + (dir.path() / "b.pem").string() + " " +
-                                   (dir.path() / "a.pem").string() + " > " + pem.string());
+  const auto a = test::run_command(
+      "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=a -days 10 -keyout " +
+      (dir.path() / "a.key").string() + " -out " + (dir.path() / "a.pem").string() +
+      " 2>&1 && openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=b -days 400 -keyout " +
+      (dir.path() / "b.key").string() + " -out " + (dir.path() / "b.pem").string() + " 2>&1 && cat " +
+      (dir.path() / "b.pem").string() + " " + (dir.path() / "a.pem").string() + " > " + pem.string());
   ASSERT_EQ(a.status, 0) << a.output;
   const auto days = certificate_days_left(pem, static_cast<std::int64_t>(std::time(nullptr)));
   ASSERT_TRUE(days.has_value());

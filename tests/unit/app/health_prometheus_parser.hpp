@@ -1,10 +1,10 @@
 #pragma once
 // A strict parser of the Prometheus text exposition format 0.0.4
-// (https://prometheus.io/docs/instrumenting/exposition_formats/), for tests: every sample's family has exactly
-// one HELP and one TYPE line before its first sample; a family's samples are contiguous; metric and label names
-// match the grammar; label values use only the \\ \" \n escapes; values are floats, NaN or ±Inf; no sample
-// (name + label set) appears twice; counters end in _total; the text ends with a newline. Any violation is
-// reported with its line number.
+// (https://prometheus.io/docs/instrumenting/exposition_formats/), for tests: every sample's family has
+// exactly one HELP and one TYPE line before its first sample; a family's samples are contiguous; metric and
+// label names match the grammar; label values use only the \\ \" \n escapes; values are floats, NaN or ±Inf;
+// no sample (name + label set) appears twice; counters end in _total; the text ends with a newline. Any
+// violation is reported with its line number.
 
 #include <cerrno>
 #include <cstdlib>
@@ -34,7 +34,8 @@ struct prom_document {
   std::string error;  // empty when the text is valid
 
   // The value of `name` with exactly these labels, if present.
-  std::optional<double> value(const std::string& name, const std::map<std::string, std::string>& labels = {}) const {
+  std::optional<double> value(const std::string& name,
+                              const std::map<std::string, std::string>& labels = {}) const {
     auto it = families.find(name);
     if (it == families.end()) return std::nullopt;
     for (const auto& s : it->second.samples) {
@@ -127,10 +128,14 @@ inline prom_document parse_prometheus(const std::string& text) {
           if (c == '\\') {
             if (i >= line.size()) return fail("dangling escape");
             const char e = line[i++];
-            if (e == '\\') value += '\\';
-            else if (e == '"') value += '"';
-            else if (e == 'n') value += '\n';
-            else return fail("bad escape");
+            if (e == '\\')
+              value += '\\';
+            else if (e == '"')
+              value += '"';
+            else if (e == 'n')
+              value += '\n';
+            else
+              return fail("bad escape");
           } else {
             value += c;
           }
@@ -138,13 +143,16 @@ inline prom_document parse_prometheus(const std::string& text) {
         if (sample.labels.count(lname) != 0) return fail("duplicate label");
         sample.labels[lname] = value;
         key += lname + "=" + value + ",";
-        if (i < line.size() && line[i] == ',') ++i;
-        else if (i < line.size() && line[i] != '}') return fail("junk after label value");
+        if (i < line.size() && line[i] == ',')
+          ++i;
+        else if (i < line.size() && line[i] != '}')
+          return fail("junk after label value");
       }
     }
     if (i >= line.size() || line[i] != ' ') return fail("no space before the value");
     const std::string value_text = line.substr(i + 1);
-    if (value_text.empty() || value_text.find(' ') != std::string::npos) return fail("bad value (or a timestamp)");
+    if (value_text.empty() || value_text.find(' ') != std::string::npos)
+      return fail("bad value (or a timestamp)");
     if (value_text == "NaN") {
       sample.value = std::numeric_limits<double>::quiet_NaN();
     } else if (value_text == "+Inf") {
@@ -155,7 +163,8 @@ inline prom_document parse_prometheus(const std::string& text) {
       char* end = nullptr;
       errno = 0;
       sample.value = std::strtod(value_text.c_str(), &end);
-      if (errno != 0 || end != value_text.c_str() + value_text.size() || value_text.find_first_of("iInN") != std::string::npos) {
+      if (errno != 0 || end != value_text.c_str() + value_text.size() ||
+          value_text.find_first_of("iInN") != std::string::npos) {
         return fail("value is not a number");
       }
     }

@@ -194,8 +194,9 @@ TEST(MqttClient, UnstoredWindowBoundsDeliveriesAwaitingTheirStore) {
   c.start();
   ASSERT_TRUE(run_until(ioc, [&] { return up; }));
   ASSERT_TRUE(broker.wait_for_log("gw-window3 1 w/#", 10s));
-  const auto pub = test::run_command("printf '1\\n2\\n3\\n4\\n5\\n' | mosquitto_pub -h 127.0.0.1 -p " +
-                                     std::to_string(broker.port()) + " -i window3-publisher -q 1 -t w/a -l 2>&1");
+  const auto pub =
+      test::run_command("printf '1\\n2\\n3\\n4\\n5\\n' | mosquitto_pub -h 127.0.0.1 -p " +
+                        std::to_string(broker.port()) + " -i window3-publisher -q 1 -t w/a -l 2>&1");
   ASSERT_EQ(pub.status, 0) << pub.output;
 
   ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 3; }));

@@ -11,8 +11,8 @@ namespace {
 using namespace std::chrono_literals;
 using clock = deadline_scheduler::clock;
 
-// Deadlines already in the past fire on the next run of the loop, in deadline order, each once; one Asio timer
-// serves every slot.
+// Deadlines already in the past fire on the next run of the loop, in deadline order, each once; one Asio
+// timer serves every slot.
 TEST(DeadlineScheduler, DueSlotsFireOnceInOrder) {
   boost::asio::io_context io;
   deadline_scheduler sched(io.get_executor());

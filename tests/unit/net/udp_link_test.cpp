@@ -14,7 +14,9 @@ namespace asio = boost::asio;
 using asio::ip::udp;
 using namespace std::chrono_literals;
 
-std::vector<std::uint8_t> bytes(std::string_view s) { return {s.begin(), s.end()}; }
+std::vector<std::uint8_t> bytes(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 
 // A peer on 127.0.0.1:0 echoes every datagram; the link receives the echoes through its handler.
 TEST(UdpLink, SendsToAndReceivesFromItsPeer) {
