@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=${DEMO_SECONDS:-0}
-[ -t 0 ] || [ "$seconds" != 0 ] || seconds=30   # non-interactive: a bounded run
+[ -t 0 ] || [ "$seconds" != 0 ] || seconds=30   # non-interactive: a bounded run (0: until Ctrl-C)
 
 bash scripts/setup.sh
 # ccache keys on paths relative to the checkout, so a fresh clone reuses earlier builds of the same sources.
@@ -60,7 +60,8 @@ grep -q "cloudsim: ready" "$work/cloudsim.log" || { cat "$work/cloudsim.log"; ex
 port_of() { sed -n "s/.*listening $1=127.0.0.1:\([0-9]*\).*/\1/p" "$work/cloudsim.log"; }
 aes_port=$(port_of aes); psk_port=$(port_of psk); dtls_port=$(port_of dtls)
 
-# 4. The gateway's config: one device per mode, one route for all sensors.
+# 4. The gateway's config: one device per mode, one route for all sensors; health on a free port.
+hport=$(free_port)
 cat > "$work/gateway.yaml" <<CONF
 mqtt:
   uri: tcp://127.0.0.1:$mport
@@ -80,7 +81,7 @@ routes:
 queue:
   dir: $work/queue
 health:
-  http: ""
+  http: 127.0.0.1:$hport
   interval: 5s
 CONF
 chmod 600 "$work/gateway.yaml"
@@ -121,10 +122,15 @@ PY
 pids+=($!)
 
 echo "demo: Mosquitto :$mport, cloudsim aes :$aes_port psk :$psk_port dtls :$dtls_port, files in $work"
-if [ "$seconds" != 0 ]; then
-  sleep "$seconds"
-  echo "demo: $(wc -l < "$work/cloud.jsonl") message(s) reached the cloud in ${seconds}s"
-else
-  echo "demo: press Ctrl-C to stop"
-  wait
-fi
+echo "demo: status page http://127.0.0.1:$hport/ (also /devices, /metrics, /healthz, /readyz)"
+# 7. Every device's health, as an operator sees it, every 10 s.
+show_status() { "$bin" status --url "http://127.0.0.1:$hport" --no-color | sed 's/^/[status]  /' || true; }
+elapsed=0
+while [ "$seconds" = 0 ] || [ "$elapsed" -lt "$seconds" ]; do
+  step=10
+  [ "$seconds" != 0 ] && [ $((seconds - elapsed)) -lt $step ] && step=$((seconds - elapsed))
+  sleep "$step"
+  elapsed=$((elapsed + step))
+  show_status
+done
+echo "demo: $(wc -l < "$work/cloud.jsonl") message(s) reached the cloud in ${seconds}s" 
