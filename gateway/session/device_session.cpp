@@ -28,6 +28,16 @@ std::string platform_message_id(const coap::message& response) {
   return crypto::to_hex(opt->value);
 }
 
+// The printable text of a reply payload, at most 128 bytes (an error's diagnostic such as "Token invalid", spec
+// §5.2 / issue #97); empty if there is none or it is binary.
+std::string printable_text(std::span<const std::uint8_t> bytes) {
+  constexpr std::size_t max_reply_text = 128;
+  const bool printable =
+      !bytes.empty() && std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t c) { return c >= 0x20 && c < 0x7f; });
+  if (!printable) return {};
+  return std::string(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(std::min(bytes.size(), max_reply_text)));
+}
+
 answer to_answer(const coap::response_event& ev) {
   if (!ev.ec) return answer::response(ev.response.code());
   if (ev.ec == coap::error::reset) return answer::reset();
@@ -144,11 +154,14 @@ void device_session::execute(clock::time_point now, device_action& action) {
           do_send_publish(now, a);
         } else if constexpr (std::is_same_v<T, ack_message>) {
           auto id = platform_ids_.extract(a.handle);
+          replies_.erase(a.handle);
           messages_.erase(a.handle);
           if (events_.acked) events_.acked(a.handle, id.empty() ? std::string{} : std::move(id.mapped()));
         } else if constexpr (std::is_same_v<T, dead_letter>) {
           messages_.erase(a.handle);
-          if (events_.dead_lettered) events_.dead_lettered(a.handle, a.reason, a.outcome.code);
+          std::string reason = a.reason;
+          if (auto reply = replies_.extract(a.handle); !reply.empty()) reason += ": " + reply.mapped();
+          if (events_.dead_lettered) events_.dead_lettered(a.handle, std::move(reason), a.outcome.code);
         } else if constexpr (std::is_same_v<T, retry_later>) {
           // The FSM keeps the message at the head of its queue and sends it again itself.
         } else if constexpr (std::is_same_v<T, state_changed>) {
@@ -343,6 +356,18 @@ bool device_session::flush_wire(clock::time_point now) {
   return worked;
 }
 
+// spec §5.2/§5.4: in AES mode a reply payload is encrypted with the session key; one that does not decrypt (not a
+// whole number of blocks, bad padding) is taken as plaintext, as the platform was seen to send error text
+// (iotkit garbles or crashes there; we do not).
+std::string device_session::reply_text(const coap::message& response) const {
+  const auto& payload = response.payload();
+  if (payload.empty()) return {};
+  if (identity_.mode == security_mode::aes && aes_key_) {
+    if (auto plain = crypto::decrypt(*aes_key_, payload)) return printable_text(*plain);
+  }
+  return printable_text(payload);
+}
+
 void device_session::on_response(clock::time_point now, const coap::response_event& ev) {
   auto it = std::find_if(requests_.begin(), requests_.end(), [&](const auto& r) { return r.first == ev.id; });
   if (it == requests_.end()) return;
@@ -370,6 +395,11 @@ void device_session::on_response(clock::time_point now, const coap::response_eve
   }
   if (outcome.kind == answer_kind::response && coap::is_success(outcome.code)) {
     platform_ids_.insert_or_assign(req.handle, platform_message_id(ev.response));
+  }
+  if (auto text = reply_text(ev.response); !ev.ec && !text.empty()) {
+    replies_.insert_or_assign(req.handle, std::move(text));
+  } else {
+    replies_.erase(req.handle);
   }
   fsm_.publish_result(now, req.handle, outcome);
 }

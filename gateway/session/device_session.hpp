@@ -115,6 +115,7 @@ class device_session {
   void on_datagram(std::span<const std::uint8_t> datagram);
   void on_timer(clock::time_point now);
   void on_response(clock::time_point now, const coap::response_event& ev);
+  std::string reply_text(const coap::message& response) const;
   bool flush_wire(clock::time_point now);  // true if it delivered anything to the FSM
   void reset_endpoint();
 
@@ -142,6 +143,7 @@ class device_session {
   // Exchanges in flight: at most NSTART + the /auth, so a vector (no bucket array held by an idle device).
   std::vector<std::pair<coap::request_id, pending_request>> requests_;
   std::unordered_map<message_handle, outbound_message> messages_;
+  std::unordered_map<message_handle, std::string> replies_;  // reply text of the last answer, for dead letters
   std::unordered_map<message_handle, std::string> platform_ids_;  // 2090 of a 2.xx, until the FSM acks
   session_stats stats_;
   std::uint64_t retransmissions_before_ = 0;

@@ -348,6 +348,26 @@ TEST(SessionCloudsim, PlainModePublishesWithoutAuth) {
 
 // ---- failures ----
 
+// spec §6 "4.03 | publish": dead-letter, no retry. spec §5.2: a reply payload that does not decrypt is taken as
+// plaintext (the platform sends diagnostics such as "Token invalid"), and its text goes into the reason.
+TEST(SessionCloudsim, ForbiddenTopicIsDeadLetteredWithThePlatformsText) {
+  cloudsim_process sim({.devices = 2, .extra_args = {"--plaintext-errors"}});
+  session_rig rig;
+  auto& dev = rig.add(test::sim_identity(0, security_mode::aes, sim.aes_port()), test::fast_options(security_mode::aes));
+  dev.session->start();
+  // A topic naming the other device: cloudsim (like the platform) answers 4.03.
+  const auto other = test::sim_identity(1, security_mode::aes, sim.aes_port());
+  dev.session->offer({7, test::user_topic(other), test::bytes_of("x")});
+  dev.session->offer(message(dev.session->identity(), 8, "after"));
+  ASSERT_TRUE(rig.run_until([&] { return dev.dead.size() == 1 && dev.acked.size() == 1; }, 10s))
+      << to_string(dev.session->state());
+  EXPECT_EQ(dev.dead[0].first, 7u);
+  EXPECT_EQ(dev.dead[0].second, "4.03 Forbidden: topic of another device");
+  EXPECT_EQ(dev.acked[0], 8u);  // the next message of the device is not held up by the rejected one
+  EXPECT_EQ(sim.stop(), 0);
+}
+
+
 // spec §6 "4.01 | auth": no fast retry, back off; after max_auth_rejections the device is failed.
 TEST(SessionCloudsim, BadSecretIsReportedAndBackedOff) {
   cloudsim_process sim({.devices = 1});
