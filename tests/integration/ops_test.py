@@ -284,6 +284,10 @@ def case_shard(env):
     check(sum(counts) == len(devices) and min(counts) > 0, "sessions per shard %r" % counts)
     wait_for(lambda: sum(env.log("gw%d.log" % i).count("-> ready") for i in range(2)) >= len(devices), 20,
              "all devices ready")
+    # Devices can be ready before an instance's MQTT session exists; a message published before its SUBSCRIBE
+    # reached the broker would never be delivered to it (its persistent session does not exist yet).
+    wait_for(lambda: all("mqtt: connected" in env.log("gw%d.log" % i) for i in range(2)), 20,
+             "both instances connected to the broker")
     for dn in devices:
         env.publish(mport, "sensors/%s/update" % dn, '{"dev":"%s"}' % dn)
     wait_for(lambda: len(env.cloud_records()) >= len(devices), 20, "one record per device")
