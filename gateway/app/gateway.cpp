@@ -86,6 +86,17 @@ bool in_shard(const std::optional<shard_config>& shard, std::string_view product
   return !shard || shard->count <= 1 || shard_of(product_key, device_name, shard->count) == shard->index;
 }
 
+std::vector<bridge::route_config> to_bridge_routes(const config& cfg) {
+  std::vector<bridge::route_config> routes;
+  routes.reserve(cfg.routes.size());
+  for (const auto& r : cfg.routes) {
+    routes.push_back(
+        {r.from, r.device, r.to,
+         r.format == payload_format::cbor ? bridge::payload_format::cbor : bridge::payload_format::raw});
+  }
+  return routes;
+}
+
 std::shared_ptr<session::session_options> make_session_options(const config& cfg, cloud_mode mode,
                                                                std::string& error) {
   auto o = std::make_shared<session::session_options>();
@@ -153,12 +164,7 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
 
   for (const auto& d : config_.devices)
     device_infos_.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
-  std::vector<bridge::route_config> routes;
-  for (const auto& r : config_.routes) {
-    routes.push_back(
-        {r.from, r.device, r.to,
-         r.format == payload_format::cbor ? bridge::payload_format::cbor : bridge::payload_format::raw});
-  }
+  const std::vector<bridge::route_config> routes = to_bridge_routes(config_);
   bridge::route_error rerr;
   router_ = bridge::router::make(
       routes,

@@ -122,6 +122,9 @@ unsigned shard_of(std::string_view product_key, std::string_view device_name, un
 bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key,
               std::string_view device_name);
 
+// The config's routes in the router's terms (used by the gateway and by the `route` dry run, so both agree).
+std::vector<bridge::route_config> to_bridge_routes(const config& cfg);
+
 // Builds the per-device protocol options from the cloud section (also used by `check-config`).
 std::shared_ptr<session::session_options> make_session_options(const config& cfg, cloud_mode mode,
                                                                std::string& error);

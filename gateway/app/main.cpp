@@ -160,12 +160,7 @@ int route(const std::string& path, const std::string& topic, const std::string& 
   if (!cfg) return 1;
   std::unordered_map<std::string, bridge::device_info> infos;
   for (const auto& d : cfg->devices) infos.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
-  std::vector<bridge::route_config> routes;
-  for (const auto& r : cfg->routes) {
-    routes.push_back(
-        {r.from, r.device, r.to,
-         r.format == app::payload_format::cbor ? bridge::payload_format::cbor : bridge::payload_format::raw});
-  }
+  const std::vector<bridge::route_config> routes = app::to_bridge_routes(*cfg);
   bridge::route_error rerr;
   auto router = bridge::router::make(
       routes,
