@@ -46,10 +46,10 @@ void device_fsm::start(time_point now) {
   retry_backoff_.reset();
   publish_backoff_.reset();
   pump(now);
-  settle("start");
+  settle(now, "start");
 }
 
-void device_fsm::stop(time_point /*now*/) {
+void device_fsm::stop(time_point now) {
   if (!started_ || stopped_) {
     return;
   }
@@ -78,7 +78,7 @@ void device_fsm::stop(time_point /*now*/) {
   publish_hold_.reset();
   token_.clear();
   token_usable_ = false;
-  settle("stop");
+  settle(now, "stop");
 }
 
 void device_fsm::transport_up(time_point now) {
@@ -95,7 +95,7 @@ void device_fsm::transport_up(time_point now) {
     send_auth_now();
   }
   pump(now);
-  settle(is_dtls(config_.mode) ? "DTLS handshake done" : "transport up");
+  settle(now, is_dtls(config_.mode) ? "DTLS handshake done" : "transport up");
 }
 
 void device_fsm::transport_failed(time_point now, std::error_code reason) {
@@ -117,7 +117,7 @@ void device_fsm::auth_slot_granted(time_point now) {
     send_auth_now();
   }
   pump(now);
-  settle("auth slot granted");
+  settle(now, "auth slot granted");
 }
 
 void device_fsm::auth_response(time_point now, answer outcome, std::optional<auth_grant> grant) {
@@ -152,7 +152,7 @@ void device_fsm::auth_response(time_point now, answer outcome, std::optional<aut
     stats_.consecutive_failures = 0;
     stats_.last_success = now;
     pump(now);
-    settle("authenticated");
+    settle(now, "authenticated");
     return;
   }
   switch (v.action) {
@@ -177,7 +177,7 @@ void device_fsm::message_available(time_point now, message_handle handle) {
   }
   pending_.push_back({handle, next_order_++, false});
   pump(now);
-  settle("message available");
+  settle(now, "message available");
 }
 
 void device_fsm::publish_result(time_point now, message_handle handle, answer outcome) {
@@ -254,7 +254,7 @@ void device_fsm::publish_result(time_point now, message_handle handle, answer ou
     return;
   }
   pump(now);
-  settle(std::move(reason));
+  settle(now, std::move(reason));
 }
 
 void device_fsm::timer(time_point now) {
@@ -273,7 +273,7 @@ void device_fsm::timer(time_point now) {
     reason = "token renewal due";
   }
   pump(now);
-  settle(std::move(reason));
+  settle(now, std::move(reason));
 }
 
 // ---- outputs ----
@@ -436,7 +436,7 @@ void device_fsm::drop_transport(time_point now, std::error_code ec, std::string 
   ++stats_.consecutive_failures;
   record_error(now, ec, std::nullopt, text);
   pump(now);
-  settle(std::move(text));
+  settle(now, std::move(text));
 }
 
 bool device_fsm::count_timeout(time_point now, answer outcome) {
@@ -475,7 +475,7 @@ void device_fsm::auth_failed(time_point now, const verdict& v, std::error_code e
     retry_at_ = next;
   }
   pump(now);
-  settle(std::move(text));
+  settle(now, std::move(text));
 }
 
 void device_fsm::give_up(time_point now, std::error_code ec, std::optional<answer> outcome,
@@ -492,7 +492,7 @@ void device_fsm::give_up(time_point now, std::error_code ec, std::optional<answe
     emit(close_transport{});
     transport_ = transport_state::down;
   }
-  settle(std::move(text));
+  settle(now, std::move(text));
 }
 
 void device_fsm::record_error(time_point now, std::error_code ec, std::optional<answer> outcome,
@@ -525,10 +525,10 @@ device_state device_fsm::compute_state() const noexcept {
   return device_state::authenticating;
 }
 
-void device_fsm::settle(std::string reason) {
+void device_fsm::settle(time_point now, std::string reason) {
   const device_state next = compute_state();
   if (next != state_) {
-    emit(state_changed{state_, next, std::move(reason)});
+    emit(state_changed{state_, next, std::move(reason), now});
     state_ = next;
   }
 }

@@ -107,6 +107,7 @@ struct state_changed {  ///< One log line / health update per change (design.md 
   device_state from{};
   device_state to{};
   std::string reason;
+  std::chrono::steady_clock::time_point at{};  ///< The input time that caused the change (not when observed).
 };
 
 using device_action =
@@ -203,7 +204,7 @@ class device_fsm {
                    std::string text);
   void give_up(time_point now, std::error_code ec, std::optional<answer> outcome, std::string text);
   void record_error(time_point now, std::error_code ec, std::optional<answer> outcome, std::string text);
-  void settle(std::string reason);
+  void settle(time_point now, std::string reason);
   device_state compute_state() const noexcept;
   void emit(device_action a) { actions_.push_back(std::move(a)); }
 

@@ -122,7 +122,7 @@ class session_rig {
     };
     if (record_states) {
       ev.state_changed = [raw](const session::state_changed& c) {
-        raw->states.emplace_back(std::chrono::steady_clock::now(), c);
+        raw->states.emplace_back(c.at, c);  // the FSM's input time: observers run later
       };
     }
     const std::uint64_t id = next_gate_id_++;
