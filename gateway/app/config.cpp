@@ -143,4 +143,20 @@ std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
   return mul(n, factor);
 }
 
+unsigned shard_of(std::string_view product_key, std::string_view device_name, unsigned count) {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a 64 of "productKey/deviceName"
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  };
+  mix(product_key);
+  mix("/");
+  mix(device_name);
+  return count == 0 ? 0 : static_cast<unsigned>(h % count);
+}
+
+bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key,
+              std::string_view device_name) {
+  return !shard || shard->count <= 1 || shard_of(product_key, device_name, shard->count) == shard->index;
+}
+
 }  // namespace gw::app

@@ -197,6 +197,14 @@ struct config {
   std::vector<std::string> warnings;  // e.g. inline secrets in a file readable by group/others
 };
 
+// Sharding (`shard: i/n`, design.md §6): the instance with index i serves the devices whose
+// shard_of(productKey, deviceName, n) == i. The hash is FNV-1a 64 of "productKey/deviceName", modulo n:
+// stable across versions, hosts and config order, so every instance of a deployment agrees without talking to
+// the others.
+unsigned shard_of(std::string_view product_key, std::string_view device_name, unsigned count);
+bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key,
+              std::string_view device_name);
+
 // Thrown by the loader; what() lists every error, one per line.
 class config_error : public std::runtime_error {
  public:
