@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 #include <utility>
@@ -69,22 +70,6 @@ std::uint64_t seed_of(std::string_view id, std::uint64_t salt) {
 }
 
 }  // namespace
-
-unsigned shard_of(std::string_view product_key, std::string_view device_name, unsigned count) {
-  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a 64 of "productKey/deviceName"
-  auto mix = [&h](std::string_view s) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  };
-  mix(product_key);
-  mix("/");
-  mix(device_name);
-  return count == 0 ? 0 : static_cast<unsigned>(h % count);
-}
-
-bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key,
-              std::string_view device_name) {
-  return !shard || shard->count <= 1 || shard_of(product_key, device_name, shard->count) == shard->index;
-}
 
 std::vector<bridge::route_config> to_bridge_routes(const config& cfg) {
   std::vector<bridge::route_config> routes;
@@ -164,58 +149,25 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
 
   for (const auto& d : config_.devices)
     device_infos_.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
-  const std::vector<bridge::route_config> routes = to_bridge_routes(config_);
   bridge::route_error rerr;
-  router_ = bridge::router::make(
-      routes,
-      [this](std::string_view id) -> const bridge::device_info* {
-        auto it = device_infos_.find(std::string(id));
-        return it == device_infos_.end() ? nullptr : &it->second;
-      },
-      rerr);
+  router_ = make_router(config_, rerr);
   if (!router_) {
     throw std::runtime_error("routes[" + std::to_string(rerr.index) + "]." + rerr.field + ": " +
                              rerr.message);
   }
 
-  std::unordered_map<int, std::shared_ptr<session::session_options>> options_by_mode;
-  std::uint64_t gate_id = 0;
+  ca_digest_ = file_digest(config_.cloud.ca_file);
   for (const auto& d : config_.devices) {
     // Other shards' devices stay in device_infos_ (so their topics route, and are skipped, not dead-lettered)
     // but get no session here.
     if (!in_shard(config_.shard, d.product_key, d.device_name)) continue;
-    auto& opts = options_by_mode[static_cast<int>(d.mode)];
+    auto& opts = options_by_mode_[static_cast<int>(d.mode)];
     if (!opts) {
       std::string error;
       opts = make_session_options(config_, d.mode, error);
       if (!opts) throw std::runtime_error(error);
     }
-    session::device_identity ident;
-    ident.id = d.id;
-    ident.product_key = d.product_key;
-    ident.device_name = d.device_name;
-    ident.device_secret = crypto::secret(d.device_secret.reveal());
-    ident.client_id = d.client_id;
-    ident.mode = to_session_mode(d.mode);
-    ident.host = d.host;
-    ident.address = d.address.empty() ? d.host : d.address;
-    ident.port = d.port;
-    auto dev = std::make_unique<device_runtime>();
-    dev->id = d.id;
-    device_runtime* raw = dev.get();
-    session::session_events events;
-    events.acked = [this, raw](session::message_handle h, std::string pid) {
-      on_acked(*raw, h, std::move(pid));
-    };
-    events.dead_lettered = [this, raw](session::message_handle h, std::string reason, std::uint8_t code) {
-      on_dead_lettered(*raw, h, std::move(reason), code);
-    };
-    events.state_changed = [this, raw](const session::state_changed& c) { on_state_changed(*raw, c); };
-    dev->session = std::make_unique<session::device_session>(
-        io_.get_executor(), scheduler_, *gate_, gate_id++, std::move(ident), opts, std::move(events),
-        seed_of(d.id, static_cast<std::uint64_t>(wall_ms())));
-    by_id_.emplace(d.id, raw);
-    devices_.push_back(std::move(dev));
+    add_device(d);
   }
 
   // Durations below a second round up (Paho takes whole seconds): see to_client_options.
@@ -229,8 +181,25 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
     if (on_mqtt_connection) on_mqtt_connection(connected);
     if (!connected) spdlog::warn("mqtt: connection lost: {}", cause.empty() ? "unknown cause" : cause);
   });
+  for (const auto& filter : wanted_subscriptions()) mqtt_->subscribe(filter, config_.mqtt.qos);
+}
+
+std::optional<bridge::router> gateway::make_router(const config& cfg, bridge::route_error& err) {
+  // The lookup reads device_infos_ when a message is routed, so a reload swaps the map and the router
+  // together.
+  return bridge::router::make(
+      to_bridge_routes(cfg),
+      [this](std::string_view id) -> const bridge::device_info* {
+        auto it = device_infos_.find(std::string(id));
+        return it == device_infos_.end() ? nullptr : &it->second;
+      },
+      err);
+}
+
+std::vector<std::string> gateway::wanted_subscriptions() const {
   // Subscribe to the routes that can reach a device of this shard: templates (${...} in `device`) and fixed
   // devices this instance serves. The subset is valid because the whole list was.
+  const std::vector<bridge::route_config> routes = to_bridge_routes(config_);
   std::vector<bridge::route_config> mine;
   for (std::size_t i = 0; i < config_.routes.size(); ++i) {
     const auto& r = config_.routes[i];
@@ -241,16 +210,167 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
     }
     mine.push_back(routes[i]);
   }
+  bridge::route_error rerr;
   auto subscribed = bridge::router::make(
-      mine,
-      [this](std::string_view id) -> const bridge::device_info* {
-        auto it = device_infos_.find(std::string(id));
-        return it == device_infos_.end() ? nullptr : &it->second;
-      },
-      rerr);
-  if (subscribed) {
-    for (const auto& filter : subscribed->subscriptions()) mqtt_->subscribe(filter, config_.mqtt.qos);
+      mine, [](std::string_view) -> const bridge::device_info* { return nullptr; }, rerr);
+  return subscribed ? subscribed->subscriptions() : std::vector<std::string>{};
+}
+
+std::unique_ptr<session::device_session> gateway::make_session(device_runtime& dev, const device_config& d) {
+  session::device_identity ident;
+  ident.id = d.id;
+  ident.product_key = d.product_key;
+  ident.device_name = d.device_name;
+  ident.device_secret = crypto::secret(d.device_secret.reveal());
+  ident.client_id = d.client_id;
+  ident.mode = to_session_mode(d.mode);
+  ident.host = d.host;
+  ident.address = d.address.empty() ? d.host : d.address;
+  ident.port = d.port;
+  device_runtime* raw = &dev;
+  session::session_events events;
+  events.acked = [this, raw](session::message_handle h, std::string pid) {
+    on_acked(*raw, h, std::move(pid));
+  };
+  events.dead_lettered = [this, raw](session::message_handle h, std::string reason, std::uint8_t code) {
+    on_dead_lettered(*raw, h, std::move(reason), code);
+  };
+  events.state_changed = [this, raw](const session::state_changed& c) { on_state_changed(*raw, c); };
+  return std::make_unique<session::device_session>(
+      io_.get_executor(), scheduler_, *gate_, next_gate_id_++, std::move(ident),
+      options_by_mode_.at(static_cast<int>(d.mode)), std::move(events),
+      seed_of(d.id, static_cast<std::uint64_t>(wall_ms())));
+}
+
+device_runtime& gateway::add_device(const device_config& d) {
+  auto dev = std::make_unique<device_runtime>();
+  dev->id = d.id;
+  device_runtime& ref = *dev;
+  ref.session = make_session(ref, d);
+  by_id_.emplace(d.id, &ref);
+  devices_.push_back(std::move(dev));
+  return ref;
+}
+
+std::size_t gateway::take_back(device_runtime& dev) {
+  // The FSM puts what was in flight back as pending (retry_later) and closes the transport; nothing is
+  // reported acked, so every offered message is still queued and only its lease has to end.
+  dev.session->stop();
+  const auto handles = dev.session->offered_handles();
+  for (const auto h : handles) queue_->release(h);
+  dev.offered = 0;
+  return handles.size();
+}
+
+std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
+  if (stopped_ || draining_) {
+    error = "the gateway is stopping";
+    return std::nullopt;
   }
+  const std::string digest = file_digest(fresh.cloud.ca_file);
+  const bool ca_bytes_changed = fresh.cloud.ca_file == config_.cloud.ca_file && digest != ca_digest_;
+  reload_result result;
+  result.diff = diff_config(config_, fresh, ca_bytes_changed);  // before the merge: names restart-only keys
+  const config_diff& diff = result.diff;
+  config next = merge_reloadable(config_, std::move(fresh));
+
+  // 1. Build what can fail, changing nothing yet.
+  std::unordered_map<int, std::shared_ptr<session::session_options>> options;
+  for (const auto& d : next.devices) {
+    if (!in_shard(next.shard, d.product_key, d.device_name)) continue;
+    const int mode = static_cast<int>(d.mode);
+    if (options.count(mode) != 0) continue;
+    auto old = options_by_mode_.find(mode);
+    const bool rebuild = old == options_by_mode_.end() || !diff.session_keys.empty() ||
+                         (d.mode == cloud_mode::dtls && diff.ca_changed);
+    if (!rebuild) {
+      options.emplace(mode, old->second);
+      continue;
+    }
+    auto o = make_session_options(next, d.mode, error);  // dtls: reads cloud.ca_file again
+    if (!o) return std::nullopt;
+    options.emplace(mode, std::move(o));
+  }
+  std::unordered_map<std::string, bridge::device_info> infos;
+  for (const auto& d : next.devices) infos.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
+  bridge::route_error rerr;
+  {
+    // Validate the routes against a throw-away lookup; the real router is made after the swap below.
+    auto probe = bridge::router::make(
+        to_bridge_routes(next), [](std::string_view) -> const bridge::device_info* { return nullptr; }, rerr);
+    if (!probe) {
+      error = next.routes.at(rerr.index).source + ": routes[" + std::to_string(rerr.index) + "]." +
+              rerr.field + ": " + rerr.message;
+      return std::nullopt;
+    }
+  }
+
+  // 2. Commit: from here on nothing fails.
+  config_ = std::move(next);
+  ca_digest_ = digest;
+  options_by_mode_ = std::move(options);
+  device_infos_ = std::move(infos);
+  router_ = make_router(config_, rerr);
+
+  std::unordered_map<std::string, const device_config*> by_config_id;
+  for (const auto& d : config_.devices) by_config_id.emplace(d.id, &d);
+
+  // One line per device up to 100 of them (as for state changes); beyond, debug and the summary line only.
+  const auto level = diff.added.size() + diff.removed.size() + diff.changed.size() <= 100
+                         ? spdlog::level::info
+                         : spdlog::level::debug;
+  for (const auto& id : diff.removed) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
+    device_runtime& dev = *it->second;
+    result.released += take_back(dev);
+    const auto depth = queue_->stats(id).depth;
+    spdlog::log(
+        level,
+        "reload: device {} removed; its session stopped, {} queued message(s) stay on disk and resume "
+        "if it is configured again",
+        id, depth);
+    by_id_.erase(it);
+    std::erase_if(devices_, [&](const auto& p) { return p.get() == &dev; });
+  }
+  for (const auto& change : diff.changed) {
+    auto it = by_id_.find(change.id);
+    if (it == by_id_.end()) continue;
+    device_runtime& dev = *it->second;
+    result.released += take_back(dev);
+    std::string why;
+    for (const auto& w : change.why) why += (why.empty() ? "" : ", ") + w;
+    spdlog::log(level, "reload: device {} changed ({}); its session restarts, {} queued message(s) kept",
+                change.id, why, queue_->stats(change.id).depth);
+    dev.session = make_session(dev, *by_config_id.at(change.id));
+    dev.session->start();
+    feed(dev);
+  }
+  for (const auto& id : diff.added) {
+    device_runtime& dev = add_device(*by_config_id.at(id));
+    const auto depth = queue_->stats(id).depth;
+    spdlog::log(level, "reload: device {} added{}", id,
+                depth == 0 ? std::string() : "; resuming " + std::to_string(depth) + " queued message(s)");
+    dev.session->start();
+    feed(dev);
+  }
+
+  // 3. Subscriptions follow the routes, on the running connection.
+  const std::vector<std::string> wanted = wanted_subscriptions();
+  const std::vector<std::string> current = mqtt_->subscriptions();
+  for (const auto& f : current) {
+    if (std::find(wanted.begin(), wanted.end(), f) == wanted.end()) {
+      mqtt_->unsubscribe(f);
+      result.unsubscribed.push_back(f);
+    }
+  }
+  for (const auto& f : wanted) {
+    if (std::find(current.begin(), current.end(), f) == current.end()) {
+      mqtt_->subscribe(f, config_.mqtt.qos);
+      result.subscribed.push_back(f);
+    }
+  }
+  return result;
 }
 
 gateway::~gateway() {

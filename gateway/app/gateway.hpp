@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gateway/app/config.hpp"
+#include "gateway/app/config_diff.hpp"
 #include "gateway/bridge/durable_queue.hpp"
 #include "gateway/bridge/router.hpp"
 #include "gateway/mqtt/client.hpp"
@@ -50,6 +51,14 @@ struct device_runtime {
   std::string last_platform_id;  // option 2090 of the last delivery (spec §5.4)
 };
 
+// What a reload did: the diff it applied and what followed from it (the log line, tests).
+struct reload_result {
+  config_diff diff;
+  std::vector<std::string> subscribed;    // MQTT filters added
+  std::vector<std::string> unsubscribed;  // MQTT filters removed
+  std::size_t released = 0;               // in-flight messages of stopped sessions handed back to the queue
+};
+
 class gateway {
  public:
   // Opens the durable queue (throws std::runtime_error with the reason if it cannot) and creates one session
@@ -71,6 +80,23 @@ class gateway {
   void drain(std::chrono::milliseconds deadline, std::function<void()> done);
   std::size_t in_flight() const;
 
+  // SIGHUP (issue #8 item 2; config_diff.hpp): applies a freshly loaded configuration as a diff, on the loop.
+  // First everything that can fail is built (DTLS contexts, which re-read cloud.ca_file; the router): if that
+  // fails, returns nullopt with `error` and nothing changed. Then:
+  //  - removed devices: the session stops; messages in flight go back to the durable queue (lease released),
+  //    the device's backlog stays on disk and is resumed if a later reload (or restart) configures it again;
+  //  - changed devices (identity, or a session key, or the CA for dtls sessions): the same device entry gets
+  //  a
+  //    new session with the new identity and settings; its queued messages are kept and offered again;
+  //  - added devices: a new session starts and its backlog (if any from an earlier life) is offered;
+  //  - unchanged devices keep their session object: no re-authentication, no message disturbed;
+  //  - routes: the router is replaced; MQTT filters no longer needed are unsubscribed and new ones subscribed
+  //  on
+  //    the running connection (no reconnect);
+  //  - restart-only keys (mqtt, queue, health, cloud.auth.rate_per_s) keep their running value.
+  // Refused (nullopt) while draining or stopped.
+  std::optional<reload_result> reload(config fresh, std::string& error);
+
   const config& cfg() const { return config_; }
   const gateway_counters& counters() const { return counters_; }
   const std::vector<std::unique_ptr<device_runtime>>& devices() const { return devices_; }
@@ -84,6 +110,14 @@ class gateway {
   mqtt::client& mqtt_client() { return *mqtt_; }
 
  private:
+  // Creates the device's entry and session (not started) and registers it.
+  device_runtime& add_device(const device_config& d);
+  std::unique_ptr<session::device_session> make_session(device_runtime& dev, const device_config& d);
+  // Stops the device's session and releases the queue leases of what it held; returns how many.
+  std::size_t take_back(device_runtime& dev);
+  std::optional<bridge::router> make_router(const config& cfg, bridge::route_error& err);
+  // The MQTT filters of the routes that can reach a device of this shard.
+  std::vector<std::string> wanted_subscriptions() const;
   void on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack);
   void feed(device_runtime& dev);
   void on_acked(device_runtime& dev, std::uint64_t id, std::string platform_id);
@@ -102,7 +136,9 @@ class gateway {
   std::unordered_map<std::string, bridge::device_info> device_infos_;
   std::vector<std::unique_ptr<device_runtime>> devices_;
   std::unordered_map<std::string, device_runtime*> by_id_;
-  std::shared_ptr<session::session_options> session_options_;
+  std::unordered_map<int, std::shared_ptr<session::session_options>> options_by_mode_;  // by cloud_mode
+  std::uint64_t next_gate_id_ = 0;  // auth_gate ids are never reused, so a replaced session cannot clash
+  std::string ca_digest_;           // file_digest(cloud.ca_file) when its DTLS context was built
   std::unique_ptr<mqtt::client> mqtt_;
   boost::asio::steady_timer housekeeping_;
   gateway_counters counters_;
@@ -114,13 +150,7 @@ class gateway {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-// Sharding (`shard: i/n`, design.md §6): the instance with index i serves the devices whose
-// shard_of(productKey, deviceName, n) == i. The hash is FNV-1a 64 of "productKey/deviceName", modulo n:
-// stable across versions, hosts and config order, so every instance of a deployment agrees without talking to
-// the others.
-unsigned shard_of(std::string_view product_key, std::string_view device_name, unsigned count);
-bool in_shard(const std::optional<shard_config>& shard, std::string_view product_key,
-              std::string_view device_name);
+// shard_of() and in_shard() are in config.hpp (the reload diff needs them too).
 
 // The config's routes in the router's terms (used by the gateway and by the `route` dry run, so both agree).
 std::vector<bridge::route_config> to_bridge_routes(const config& cfg);

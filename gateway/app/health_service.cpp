@@ -37,8 +37,9 @@ health_service::~health_service() {
   stop();
 }
 
-bool health_service::start() {
+void health_service::check_ca() {
   const auto& cfg = gw_.cfg();
+  ca_days_left_.reset();
   bool uses_ca = false;
   for (const auto& d : cfg.devices) uses_ca |= d.mode == cloud_mode::dtls;
   if (uses_ca && !cfg.cloud.ca_file.empty()) {
@@ -52,10 +53,16 @@ bool health_service::start() {
       spdlog::warn("health: cloud.ca_file {} expires in {:.0f} days", cfg.cloud.ca_file, *ca_days_left_);
     }
   }
+}
+
+bool health_service::start() {
+  const auto& cfg = gw_.cfg();
+  check_ca();
 
   bool ok = true;
   if (!cfg.health.http.empty()) {
-    http_ = std::make_unique<health_http_server>(io_, [this] { return report(); }, cfg.health.ready_share);
+    http_ = std::make_unique<health_http_server>(
+        io_, [this] { return report(); }, cfg.health.ready_share);
     if (auto ec = http_->listen(cfg.health.http)) {
       spdlog::error("health: cannot listen on {}: {}", cfg.health.http, ec.message());
       http_.reset();
@@ -95,6 +102,27 @@ void health_service::stop() {
   boost::system::error_code ec;
   usr1_.cancel(ec);
   if (http_) http_->stop();
+}
+
+void health_service::devices_changed(bool ca_changed) {
+  if (stopped_) return;
+  if (ca_changed) check_ca();
+  const auto& pattern = gw_.cfg().health.mqtt_topic;
+  if (pattern.empty()) return;
+  std::unordered_map<const device_runtime*, std::string> topics;
+  for (const auto& dev : gw_.devices()) {
+    const auto& id = dev->session->identity();
+    topics.emplace(dev.get(), health_topic(pattern, id.product_key, id.device_name, dev->id));
+  }
+  std::unordered_set<std::string> kept;
+  for (const auto& [dev, topic] : topics) kept.insert(topic);
+  for (const auto& [dev, topic] : topics_) {
+    if (kept.count(topic) == 0)
+      (void)gw_.mqtt_client().publish(topic, std::string(), 0, true);  // clears the retained one
+  }
+  topics_ = std::move(topics);
+  changed_.clear();
+  publish_all();
 }
 
 gateway_report health_service::report() const {

@@ -43,6 +43,10 @@ class health_service {
   // and starts publishing.
   bool start();
   void stop();
+  // After gateway::reload (issue #8 item 2): per-device health topics follow the device list (a removed
+  // device's retained health message is cleared with an empty retained message), and when `ca_changed` the CA
+  // expiry is checked again.
+  void devices_changed(bool ca_changed);
 
   gateway_report report() const;
   std::optional<double> ca_days_left() const { return ca_days_left_; }
@@ -50,6 +54,7 @@ class health_service {
   std::uint64_t published() const { return published_; }
 
  private:
+  void check_ca();
   void on_state_changed(const device_runtime& dev);
   void flush_changed();
   void publish_all();

@@ -55,8 +55,61 @@ std::optional<app::config> load_or_report(const std::string& path) {
   return std::nullopt;
 }
 
-// The daemon: runs until SIGTERM/SIGINT (drains in-flight messages, then exits 0); SIGHUP re-validates the
-// config file and applies its log settings.
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+// SIGHUP (docs/operations.md "Reload"): the file is loaded and validated completely first; an invalid one is
+// refused with an error line and the running configuration stays. A valid one is applied as a diff by
+// gateway::reload (config_diff.hpp): devices added, removed and changed, routes and their MQTT subscriptions,
+// cloud.ca_file re-read, log settings; the broker connection and the sessions of unchanged devices go on,
+// queued messages stay queued. Keys that only change at a restart are named in one warning line and keep
+// their running value.
+void reload(const std::string& path, bool stopping, app::gateway& gw, app::health_service& health) {
+  if (stopping) {
+    spdlog::warn("reload: ignored, the gateway is stopping");
+    return;
+  }
+  auto fresh = load_or_report(path);
+  if (!fresh) {
+    spdlog::error("reload: {} is invalid; the running configuration stays", path);
+    return;
+  }
+  const app::log_config log = fresh->log;
+  const std::vector<std::string> warnings = fresh->warnings;
+  std::string error;
+  const auto result = gw.reload(std::move(*fresh), error);
+  if (!result) {
+    spdlog::error("reload: {} refused: {}; the running configuration stays", path, error);
+    return;
+  }
+  app::setup_logging(log);
+  for (const auto& w : warnings) spdlog::warn("config: {}", w);
+  health.devices_changed(result->diff.ca_changed);
+  const auto& d = result->diff;
+  std::size_t dtls_restarts = 0;
+  for (const auto& c : d.changed) {
+    for (const auto& why : c.why) dtls_restarts += why == "cloud.ca_file";
+  }
+  spdlog::info(
+      "reload: {} applied: devices +{} -{} ~{} (={} unchanged), routes {}, subscriptions +{} -{}, "
+      "cloud.ca_file {}{}{}{}, {} in-flight message(s) back to the queue",
+      path, d.added.size(), d.removed.size(), d.changed.size(), d.unchanged,
+      d.routes_changed ? "changed" : "unchanged", result->subscribed.size(), result->unsubscribed.size(),
+      d.ca_changed ? "changed" : "unchanged",
+      d.ca_changed ? " (" + std::to_string(dtls_restarts) + " DTLS session(s) reconnect)" : std::string(),
+      d.session_keys.empty() ? std::string() : ", session settings changed: " + joined(d.session_keys),
+      d.other_keys.empty() ? std::string() : ", also applied: " + joined(d.other_keys), result->released);
+  if (!d.restart_only.empty()) {
+    spdlog::warn("reload: these settings change only at a restart and keep their running value: {}",
+                 joined(d.restart_only));
+  }
+}
+
+// The daemon: runs until SIGTERM/SIGINT (drains in-flight messages, then exits 0); SIGHUP reloads the config
+// file as a diff (reload() above).
 int run(const std::string& path, std::chrono::milliseconds drain_timeout) {
   auto cfg = load_or_report(path);
   if (!cfg) return 1;
@@ -83,16 +136,7 @@ int run(const std::string& path, std::chrono::milliseconds drain_timeout) {
       if (sig == SIGHUP) {
         // sd_notify(3): RELOADING=1 ... READY=1 brackets a reload.
         sd_notify(0, "RELOADING=1");
-        if (auto fresh = load_or_report(path)) {
-          // Applied at once: log.level and log.format. Everything else (mqtt, cloud incl. ca_file, devices,
-          // routes, queue, shard) is read at start only; docs/operations.md "Reload".
-          app::setup_logging(fresh->log);
-          for (const auto& w : fresh->warnings) spdlog::warn("config: {}", w);
-          spdlog::warn("reload: {} is valid; log settings applied; other changes take effect after a restart",
-                       path);
-        } else {
-          spdlog::error("reload: {} is invalid; the running configuration stays", path);
-        }
+        reload(path, stopping, *gw, health);
         sd_notify(0, "READY=1");
         wait_signal();
         return;

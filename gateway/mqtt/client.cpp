@@ -186,6 +186,29 @@ class client::impl : public std::enable_shared_from_this<impl> {
     }
   }
 
+  void unsubscribe(const std::string& filter) {
+    {
+      std::lock_guard lock(mutex_);
+      std::erase_if(subscriptions_, [&](const auto& s) { return s.first == filter; });
+    }
+    if (cli_.is_connected()) {
+      try {
+        cli_.unsubscribe(filter);
+      } catch (const ::mqtt::exception& e) {
+        // Not sent again: a reconnect subscribes only what is still listed, and the next reconnect of a
+        // clean session forgets it.
+        spdlog::warn("mqtt: unsubscribe {} failed: {}", filter, e.what());
+      }
+    }
+  }
+
+  std::vector<std::string> subscriptions() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& s : subscriptions_) out.push_back(s.first);
+    return out;
+  }
+
   std::error_code publish(const std::string& topic, const std::string& payload, int qos, bool retain) {
     if (closing_.load()) return error::stopped;
     if (!cli_.is_connected()) return error::not_connected;
@@ -405,6 +428,12 @@ void client::set_connection_handler(connection_handler handler) {
 }
 void client::subscribe(std::string filter, int qos) {
   impl_->subscribe(std::move(filter), qos);
+}
+void client::unsubscribe(const std::string& filter) {
+  impl_->unsubscribe(filter);
+}
+std::vector<std::string> client::subscriptions() const {
+  return impl_->subscriptions();
 }
 void client::start() {
   impl_->start();

@@ -93,6 +93,9 @@ class device_session {
   // acked or dead_lettered.
   void offer(outbound_message message);
   std::size_t offered() const { return messages_.size(); }
+  // The handles of the messages offered and not yet reported acked or dead_lettered (after stop(): the ones
+  // the owner must take back, e.g. release their queue leases).
+  std::vector<message_handle> offered_handles() const;
 
   const device_identity& identity() const { return identity_; }
   device_state state() const { return fsm_.state(); }
@@ -143,7 +146,8 @@ class device_session {
   // Exchanges in flight: at most NSTART + the /auth, so a vector (no bucket array held by an idle device).
   std::vector<std::pair<coap::request_id, pending_request>> requests_;
   std::unordered_map<message_handle, outbound_message> messages_;
-  std::unordered_map<message_handle, std::string> replies_;  // reply text of the last answer, for dead letters
+  std::unordered_map<message_handle, std::string>
+      replies_;  // reply text of the last answer, for dead letters
   std::unordered_map<message_handle, std::string> platform_ids_;  // 2090 of a 2.xx, until the FSM acks
   session_stats stats_;
   std::uint64_t retransmissions_before_ = 0;

@@ -187,7 +187,7 @@ def case_notify(env):
     p.send_signal(signal.SIGHUP)
     ns.expect("RELOADING=1")
     ns.expect("READY=1")
-    wait_for(lambda: "log settings applied" in env.log("gw.log"), 5, "reload applied line")
+    wait_for(lambda: " applied: devices " in env.log("gw.log"), 5, "reload applied line")
     # An invalid file: refused, the daemon stays.
     with open(cfg, "a") as f:
         f.write("bogus_key: 1\n")

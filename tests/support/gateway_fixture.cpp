@@ -13,8 +13,23 @@
 namespace gw::test {
 
 gateway_process::gateway_process(std::string mqtt_uri, std::uint16_t cloud_port, gateway_options options)
-    : options_(std::move(options)), config_(dir_.path() / "gateway.yaml") {
-  write_config(mqtt_uri, cloud_port);
+    : options_(std::move(options)),
+      mqtt_uri_(std::move(mqtt_uri)),
+      cloud_port_(cloud_port),
+      config_(dir_.path() / "gateway.yaml") {
+  write_config(mqtt_uri_, cloud_port_);
+}
+
+std::string gateway_process::device_entry(int i, const std::string& secret, const std::string& extra) {
+  return "- { product_key: " + std::string(cloudsim_process::product_key) +
+         ", device_name: " + cloudsim_process::device_name(i) + ", device_secret: \"" +
+         (secret.empty() ? cloudsim_process::device_secret(i) : secret) + "\"" +
+         (extra.empty() ? "" : ", " + extra) + " }";
+}
+
+void gateway_process::rewrite_config(gateway_options options) {
+  options_ = std::move(options);
+  write_config(mqtt_uri_, cloud_port_);
 }
 
 gateway_process::~gateway_process() {
@@ -48,7 +63,8 @@ void gateway_process::write_config(const std::string& mqtt_uri, std::uint16_t cl
     << "    rate_per_s: " << options_.auth_rate_per_s << "\n"
     << "    backoff: { initial: " << options_.backoff_initial << ", max: " << options_.backoff_max << " }\n"
     << "devices:\n";
-  for (int i = 0; i < options_.devices; ++i) {
+  for (const auto& entry : options_.device_entries) y << "  " << entry << "\n";
+  for (int i = 0; options_.device_entries.empty() && i < options_.devices; ++i) {
     y << "  - { product_key: " << pk << ", device_name: " << cloudsim_process::device_name(i);
     if (options_.mode != "plain") y << ", device_secret: \"" << cloudsim_process::device_secret(i) << "\"";
     y << " }\n";

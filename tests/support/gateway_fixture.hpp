@@ -18,7 +18,10 @@
 namespace gw::test {
 
 struct gateway_options {
-  int devices = 10;          // cloudsim's sensor-0000 .. sensor-(N-1)
+  int devices = 10;  // cloudsim's sensor-0000 .. sensor-(N-1)
+  // When set, the `devices:` entries instead of the generated ones (e.g. device_entry(i) lines); `devices` is
+  // then the number wait_ready() waits for.
+  std::vector<std::string> device_entries{};
   std::string mode = "aes";  // cloud.mode: aes or plain (cloudsim's matching endpoint)
   std::string client_id = "e2e-gateway";
   // Route: sensors/+device/#rest -> device a1B2c3D4e5F/${device}, cloud topic
@@ -45,6 +48,14 @@ class gateway_process {
   gateway_process(const gateway_process&) = delete;
   gateway_process& operator=(const gateway_process&) = delete;
   ~gateway_process();  // stops the gateway (SIGTERM, then SIGKILL)
+
+  // One `devices:` entry for cloudsim's sensor-i as a YAML flow map; `secret` replaces the right one and
+  // `extra` (e.g. "client_id: x") is added to the map.
+  static std::string device_entry(int i, const std::string& secret = "", const std::string& extra = "");
+
+  // Writes the config again with other options (same broker, cloudsim port and queue): for reload tests,
+  // followed by SIGHUP to pid().
+  void rewrite_config(gateway_options options);
 
   // The binary: $GATEWAY_BIN or <build_dir>/gateway/app/mqtt-coap-gateway.
   static std::filesystem::path binary();
@@ -74,6 +85,8 @@ class gateway_process {
   void write_config(const std::string& mqtt_uri, std::uint16_t cloud_port) const;
 
   gateway_options options_;
+  std::string mqtt_uri_;
+  std::uint16_t cloud_port_ = 0;
   scratch_dir dir_{"gw-gateway"};
   std::filesystem::path config_;
   std::unique_ptr<child_process> proc_;

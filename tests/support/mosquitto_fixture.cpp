@@ -29,7 +29,8 @@ void mosquitto_fixture::write_config() const {
        << "persistence_file mosquitto.db\n"
        << "max_queued_messages " << opts_.max_queued_messages << "\n"
        << "log_dest stdout\n"
-       << "log_type error\nlog_type warning\nlog_type notice\nlog_type information\nlog_type subscribe\n"
+       << "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
+       << "log_type subscribe\nlog_type unsubscribe\n"
        << "connection_messages true\n";
 }
 

@@ -1,0 +1,181 @@
+// SIGHUP reload as a diff (issue #8 item 2), end to end: the built mqtt-coap-gateway between a real Mosquitto
+// and cloudsim; the test rewrites the config file and sends SIGHUP. What an operator relies on:
+//  - an added device authenticates and publishes; a removed one stops, its queued messages stay queued
+//    (counted in the log line) and are delivered when a later reload brings it back;
+//  - unchanged devices keep their session: cloudsim's auth_ok counter grows only by the new and changed ones;
+//  - a changed device (client_id) restarts its session with the new identity;
+//  - MQTT subscriptions follow the routes (Mosquitto logs SUBSCRIBE/UNSUBSCRIBE) on the same connection:
+//    Mosquitto saw the gateway's client connect once;
+//  - an invalid file is refused and the running configuration goes on.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/cloudsim_fixture.hpp"
+#include "tests/support/gateway_fixture.hpp"
+#include "tests/support/mosquitto_fixture.hpp"
+#include "tests/support/process.hpp"
+
+namespace gw::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::size_t count_of(const std::string& haystack, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// Records cloudsim accepted for one device.
+std::vector<cloudsim_record> of_device(const std::vector<cloudsim_record>& recs, int i) {
+  std::vector<cloudsim_record> out;
+  for (const auto& r : recs) {
+    if (r.device_name == cloudsim_process::device_name(i)) out.push_back(r);
+  }
+  return out;
+}
+
+// Publishes one message to `topic` (QoS 1) and waits until the broker acknowledged it.
+void publish_one(const std::string& uri, const std::string& topic, long long id) {
+  child_process pub;
+  start_publisher(pub, uri, 1, id, 1, {"--topic", topic});
+  ASSERT_TRUE(wait_published(pub, 10s)) << pub.output();
+}
+
+void sighup(const gateway_process& gw) {
+  ASSERT_EQ(::kill(gw.pid(), SIGHUP), 0);
+}
+
+const std::string extra_route =
+    "- { from: \"extra/+device/#rest\", device: \"a1B2c3D4e5F/${device}\", to: "
+    "\"/${productKey}/${deviceName}/user/extra\" }";
+
+TEST(GatewayReload, DevicesRoutesAndSubscriptionsChangeWithoutDroppingTheBrokerOrUnchangedSessions) {
+  mosquitto_fixture broker;
+  cloudsim_process sim({.devices = 4});
+  // sensor-0002 starts with a wrong secret: its /auth is refused (4.01) and its messages stay queued.
+  gateway_options first{
+      .devices = 3,
+      .device_entries = {gateway_process::device_entry(0), gateway_process::device_entry(1),
+                         gateway_process::device_entry(2, "00000000000000000000000000000000")}};
+  gateway_process gw(broker.uri(), sim.aes_port(), first);
+  gw.start();
+  ASSERT_TRUE(gw.wait_for_log("status: broker connected, devices ready 2/3", 20s)) << gw.output();
+  ASSERT_TRUE(broker.wait_for_log("e2e-gateway 1 sensors/+/#", 5s)) << broker.output();
+
+  // Ids 0..5 to sensor-(id % 3): two each; sensor-0002's two stay queued.
+  {
+    child_process pub;
+    start_publisher(pub, broker.uri(), 3, 0, 6);
+    ASSERT_TRUE(wait_published(pub, 10s)) << pub.output();
+  }
+  auto recs = sim.wait_for_records(4, 10s);
+  ASSERT_EQ(recs.size(), 4u);
+  EXPECT_EQ(of_device(recs, 2).size(), 0u);
+  EXPECT_EQ(sim.stats()["auth_ok"], 2);
+
+  // Reload 1: sensor-0002 removed, sensor-0003 added, a route (and so a subscription) added.
+  gateway_options second = first;
+  second.device_entries = {gateway_process::device_entry(0), gateway_process::device_entry(1),
+                           gateway_process::device_entry(3)};
+  second.extra_routes = {extra_route};
+  gw.rewrite_config(second);
+  sighup(gw);
+  ASSERT_TRUE(
+      gw.wait_for_log("applied: devices +1 -1 ~0 (=2 unchanged), routes changed, subscriptions +1 -0", 10s))
+      << gw.output();
+  EXPECT_NE(
+      gw.output().find("device a1B2c3D4e5F/sensor-0002 removed; its session stopped, 2 queued message(s) "
+                       "stay on disk"),
+      std::string::npos)
+      << gw.output();
+  ASSERT_TRUE(broker.wait_for_log("e2e-gateway 1 extra/+/#", 5s)) << broker.output();
+  ASSERT_TRUE(gw.wait_for_log("status: broker connected, devices ready 3/3", 10s)) << gw.output();
+  // The added device publishes; the new route works.
+  publish_one(broker.uri(), "sensors/sensor-0003/update", 100);
+  publish_one(broker.uri(), "extra/sensor-0000/anything", 101);
+  recs = sim.wait_for_records(6, 10s);
+  ASSERT_EQ(recs.size(), 6u);
+  EXPECT_EQ(of_device(recs, 3).size(), 1u);
+  EXPECT_EQ(recs.back().topic, "/a1B2c3D4e5F/sensor-0000/user/extra");
+  // Only sensor-0003 authenticated: sensor-0000 and sensor-0001 kept their sessions.
+  EXPECT_EQ(sim.stats()["auth_ok"], 3);
+
+  // Reload 2: an invalid file is refused; the running configuration keeps delivering.
+  {
+    std::ofstream bad(gw.config_path(), std::ios::trunc);
+    bad << "mqtt:\n  uri: tcp://127.0.0.1:1883\ndevices: [\n";
+  }
+  sighup(gw);
+  ASSERT_TRUE(gw.wait_for_log("is invalid; the running configuration stays", 10s)) << gw.output();
+  publish_one(broker.uri(), "sensors/sensor-0003/update", 102);
+  recs = sim.wait_for_records(7, 10s);
+  ASSERT_EQ(recs.size(), 7u);
+  EXPECT_EQ(of_device(recs, 3).size(), 2u);
+
+  // Reload 3: sensor-0002 comes back with its right secret and resumes its backlog; sensor-0001 changes its
+  // client id (a new session, a new /auth); the extra route goes and so does its subscription.
+  gateway_options third = first;
+  third.devices = 4;
+  third.device_entries = {gateway_process::device_entry(0),
+                          gateway_process::device_entry(1, "", "client_id: \"reload-test-1\""),
+                          gateway_process::device_entry(2), gateway_process::device_entry(3)};
+  gw.rewrite_config(third);
+  sighup(gw);
+  ASSERT_TRUE(
+      gw.wait_for_log("applied: devices +1 -0 ~1 (=2 unchanged), routes changed, subscriptions +0 -1", 10s))
+      << gw.output();
+  EXPECT_NE(gw.output().find("device a1B2c3D4e5F/sensor-0002 added; resuming 2 queued message(s)"),
+            std::string::npos)
+      << gw.output();
+  EXPECT_NE(gw.output().find("device a1B2c3D4e5F/sensor-0001 changed (client_id)"), std::string::npos)
+      << gw.output();
+  ASSERT_TRUE(broker.wait_for_log("e2e-gateway extra/+/#", 5s)) << broker.output();
+  recs = sim.wait_for_records(9, 10s);
+  ASSERT_EQ(recs.size(), 9u);
+  EXPECT_EQ(of_device(recs, 2).size(), 2u);  // ids 2 and 5, kept on disk while the device was gone
+  ASSERT_TRUE(gw.wait_for_log("status: broker connected, devices ready 4/4", 10s)) << gw.output();
+  publish_one(broker.uri(), "sensors/sensor-0001/update", 103);
+  recs = sim.wait_for_records(10, 10s);
+  ASSERT_EQ(recs.size(), 10u);
+  EXPECT_EQ(sim.stats()["auth_ok"], 5);  // + sensor-0002 and the changed sensor-0001
+
+  // One broker connection all along.
+  EXPECT_EQ(count_of(broker.output(), " as e2e-gateway "), 1u) << broker.output();
+  EXPECT_EQ(count_of(gw.output(), "mqtt: connected to"), 1u) << gw.output();
+  EXPECT_EQ(count_of(gw.output(), "mqtt: connection lost"), 0u) << gw.output();
+  EXPECT_EQ(gw.stop(), 0) << gw.output();
+}
+
+// Settings that cannot change at run time are named in one warning line and keep their running value.
+TEST(GatewayReload, RestartOnlyKeysAreReportedAndKeepTheirValue) {
+  mosquitto_fixture broker;
+  cloudsim_process sim({.devices = 1});
+  gateway_process gw(broker.uri(), sim.aes_port(), {.devices = 1});
+  gw.start();
+  ASSERT_TRUE(gw.wait_ready()) << gw.output();
+  gateway_options changed = gw.options();
+  changed.client_id = "another-client";
+  changed.max_messages_per_device = 5;
+  gw.rewrite_config(changed);
+  sighup(gw);
+  ASSERT_TRUE(
+      gw.wait_for_log("reload: these settings change only at a restart and keep their running value: "
+                      "mqtt.client_id, mqtt.status_topic, queue.max_messages_per_device",
+                      10s))
+      << gw.output();
+  ASSERT_TRUE(gw.wait_for_log("applied: devices +0 -0 ~0 (=1 unchanged)", 10s)) << gw.output();
+  publish_one(broker.uri(), "sensors/sensor-0000/update", 1);
+  ASSERT_EQ(sim.wait_for_records(1, 10s).size(), 1u);
+  EXPECT_EQ(count_of(broker.output(), " as another-client "), 0u);
+  EXPECT_EQ(sim.stats()["auth_ok"], 1);
+  EXPECT_EQ(gw.stop(), 0) << gw.output();
+}
+
+}  // namespace
+}  // namespace gw::test
