@@ -56,7 +56,7 @@ struct reload_result {
   config_diff diff;
   std::vector<std::string> subscribed;    // MQTT filters added
   std::vector<std::string> unsubscribed;  // MQTT filters removed
-  std::size_t released = 0;               // in-flight messages of stopped sessions handed back to the queue
+  std::size_t released = 0;               // unsettled messages of stopped sessions, back to the queue
 };
 
 class gateway {

@@ -95,7 +95,7 @@ void reload(const std::string& path, bool stopping, app::gateway& gw, app::healt
   }
   spdlog::info(
       "reload: {} applied: devices +{} -{} ~{} (={} unchanged), routes {}, subscriptions +{} -{}, "
-      "cloud.ca_file {}{}{}{}, {} in-flight message(s) back to the queue",
+      "cloud.ca_file {}{}{}{}, {} unsettled message(s) handed back to the queue",
       path, d.added.size(), d.removed.size(), d.changed.size(), d.unchanged,
       d.routes_changed ? "changed" : "unchanged", result->subscribed.size(), result->unsubscribed.size(),
       d.ca_changed ? "changed" : "unchanged",

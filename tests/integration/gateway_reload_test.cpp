@@ -11,6 +11,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -174,6 +175,37 @@ TEST(GatewayReload, RestartOnlyKeysAreReportedAndKeepTheirValue) {
   ASSERT_EQ(sim.wait_for_records(1, 10s).size(), 1u);
   EXPECT_EQ(count_of(broker.output(), " as another-client "), 0u);
   EXPECT_EQ(sim.stats()["auth_ok"], 1);
+  EXPECT_EQ(gw.stop(), 0) << gw.output();
+}
+
+// cloud.ca_file is read again on every reload: rewritten in place, the dtls session reconnects with the new
+// context; unreadable, the reload is refused and the running session goes on.
+TEST(GatewayReload, RewrittenCaFileIsReadAgainAndDtlsSessionsReconnect) {
+  mosquitto_fixture broker;
+  cloudsim_process sim({.devices = 1, .aes = false, .dtls = true});
+  scratch_dir dir("reload-ca");
+  const auto ca = dir.path() / "ca.pem";
+  std::filesystem::copy_file(sim.ca_file(), ca);
+  gateway_process gw(broker.uri(), sim.dtls_port(), {.devices = 1, .mode = "dtls", .ca_file = ca.string()});
+  gw.start();
+  ASSERT_TRUE(gw.wait_ready()) << gw.output();
+  EXPECT_EQ(sim.stats()["auth_ok"], 1);
+
+  std::ofstream(ca, std::ios::app) << "\n";  // same path, other bytes, still the right CA
+  sighup(gw);
+  ASSERT_TRUE(gw.wait_for_log("cloud.ca_file changed (1 DTLS session(s) reconnect)", 10s)) << gw.output();
+  EXPECT_NE(gw.output().find("device a1B2c3D4e5F/sensor-0000 changed (cloud.ca_file)"), std::string::npos)
+      << gw.output();
+  publish_one(broker.uri(), "sensors/sensor-0000/update", 1);
+  ASSERT_EQ(sim.wait_for_records(1, 10s).size(), 1u);
+  EXPECT_EQ(sim.stats()["auth_ok"], 2);  // a new handshake and /auth with the new context
+
+  std::ofstream(ca, std::ios::trunc) << "not a certificate\n";
+  sighup(gw);
+  ASSERT_TRUE(gw.wait_for_log("refused: cloud.ca_file", 10s)) << gw.output();
+  publish_one(broker.uri(), "sensors/sensor-0000/update", 2);
+  ASSERT_EQ(sim.wait_for_records(2, 10s).size(), 2u);
+  EXPECT_EQ(sim.stats()["auth_ok"], 2);
   EXPECT_EQ(gw.stop(), 0) << gw.output();
 }
 

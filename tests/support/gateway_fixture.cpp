@@ -54,6 +54,7 @@ void gateway_process::write_config(const std::string& mqtt_uri, std::uint16_t cl
     << "  mode: " << options_.mode << "\n"
     << "  address: 127.0.0.1\n"
     << "  port: " << cloud_port << "\n"
+    << (options_.ca_file.empty() ? "" : "  ca_file: " + options_.ca_file + "\n")
     << "  max_payload: " << options_.max_payload << "\n"
     << "  coap:\n"
     << "    ack_timeout: " << options_.ack_timeout << "\n"

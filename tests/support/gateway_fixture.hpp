@@ -22,7 +22,8 @@ struct gateway_options {
   // When set, the `devices:` entries instead of the generated ones (e.g. device_entry(i) lines); `devices` is
   // then the number wait_ready() waits for.
   std::vector<std::string> device_entries{};
-  std::string mode = "aes";  // cloud.mode: aes or plain (cloudsim's matching endpoint)
+  std::string mode = "aes";  // cloud.mode: aes or plain (cloudsim's matching endpoint), or dtls with ca_file
+  std::string ca_file{};     // cloud.ca_file when set (dtls: cloudsim_process::ca_file() or a copy)
   std::string client_id = "e2e-gateway";
   // Route: sensors/+device/#rest -> device a1B2c3D4e5F/${device}, cloud topic
   // /${productKey}/${deviceName}/user/${rest}. Extra YAML route lines (each "- { from: ..., device: ..., to:
