@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
+#include <utility>
 
 #include "gateway/mqtt/error.hpp"
 
@@ -175,6 +176,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
     {
       std::lock_guard lock(mutex_);
       subscriptions_.emplace_back(filter, qos);
+      std::erase(unsubscribe_on_connect_, filter);
     }
     if (cli_.is_connected()) {
       try {
@@ -190,15 +192,22 @@ class client::impl : public std::enable_shared_from_this<impl> {
     {
       std::lock_guard lock(mutex_);
       std::erase_if(subscriptions_, [&](const auto& s) { return s.first == filter; });
+      std::erase(unsubscribe_on_connect_, filter);
     }
+    bool sent = false;
     if (cli_.is_connected()) {
       try {
         cli_.unsubscribe(filter);
+        sent = true;
       } catch (const ::mqtt::exception& e) {
-        // Not sent again: a reconnect subscribes only what is still listed, and the next reconnect of a
-        // clean session forgets it.
         spdlog::warn("mqtt: unsubscribe {} failed: {}", filter, e.what());
       }
+    }
+    if (!sent) {
+      // A persistent session keeps the subscription on the broker while we are away: send it on the next
+      // connect.
+      std::lock_guard lock(mutex_);
+      unsubscribe_on_connect_.push_back(filter);
     }
   }
 
@@ -257,10 +266,19 @@ class client::impl : public std::enable_shared_from_this<impl> {
     callback_scope scope(*this);
     if (closing_.load()) return;
     std::vector<std::pair<std::string, int>> subs;
+    std::vector<std::string> unsubs;
     {
       std::lock_guard lock(mutex_);
       subs = subscriptions_;
+      unsubs = std::exchange(unsubscribe_on_connect_, {});
       ++stats_.connects;
+    }
+    for (const auto& filter : unsubs) {
+      try {
+        cli_.unsubscribe(filter);
+      } catch (const ::mqtt::exception& e) {
+        spdlog::warn("mqtt: unsubscribe {} failed: {}", filter, e.what());
+      }
     }
     // Resubscribe on every (re)connect: a broker that lost its state (no persistence) forgets subscriptions.
     for (const auto& [filter, qos] : subs) {
@@ -371,6 +389,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   std::condition_variable idle_cv_;
   int in_callback_ = 0;
   std::vector<std::pair<std::string, int>> subscriptions_;
+  std::vector<std::string> unsubscribe_on_connect_;  // unsubscribe() while disconnected
   std::shared_ptr<detail::store_window> window_ = std::make_shared<detail::store_window>();
   client_stats stats_;
 };

@@ -132,8 +132,8 @@ class client {
   // Adds a subscription kept for the client's lifetime: sent now if connected, and on every (re)connect.
   // qos 1 or 2. Thread-safe.
   void subscribe(std::string filter, int qos = 1);
-  // Removes a subscription added by subscribe(): UNSUBSCRIBE now if connected, and no longer sent on
-  // reconnects. Thread-safe.
+  // Removes a subscription added by subscribe(): UNSUBSCRIBE now if connected, else on the next connect (a
+  // persistent session keeps it on the broker); no longer subscribed on reconnects. Thread-safe.
   void unsubscribe(const std::string& filter);
   // The filters subscribe() added and unsubscribe() did not remove, in order. Thread-safe.
   std::vector<std::string> subscriptions() const;

@@ -273,6 +273,41 @@ TEST(MqttClient, BrokerRestartReconnectsAndDeliversWhatWasPublishedMeanwhile) {
   EXPECT_GE(c.stats().connects, 2u);
 }
 
+// A reload removes a route: unsubscribe() sends UNSUBSCRIBE on the running connection; made while the broker
+// is away, it is sent on the next connect (the persistent session kept the subscription), and the filter is
+// not subscribed again.
+TEST(MqttClient, UnsubscribeNowOrOnTheNextConnect) {
+  mosquitto_fixture broker;
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  client c(ioc.get_executor(), options_for(broker, "gw-unsub"));
+  int ups = 0;
+  int downs = 0;
+  c.set_message_handler([&](inbound_message, store_ack ack) { ack.stored(); });
+  c.set_connection_handler([&](bool up, const std::string&) { (up ? ups : downs) += 1; });
+  c.subscribe("a/#", 1);
+  c.subscribe("b/#", 1);
+  c.subscribe("c/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return ups == 1; }));
+  ASSERT_TRUE(broker.wait_for_log("gw-unsub 1 c/#", 10s));
+
+  c.unsubscribe("a/#");
+  ASSERT_TRUE(broker.wait_for_log("gw-unsub a/#", 10s)) << broker.output();  // log_type unsubscribe
+  EXPECT_EQ(c.subscriptions(), (std::vector<std::string>{"b/#", "c/#"}));
+
+  broker.stop();  // persistence keeps the session and its subscriptions b/# and c/#
+  ASSERT_TRUE(run_until(ioc, [&] { return downs == 1; }));
+  c.unsubscribe("b/#");
+  broker.start();
+  ASSERT_TRUE(run_until(
+      ioc, [&] { return ups >= 2; }, 60s));
+  ASSERT_TRUE(broker.wait_for_log("gw-unsub b/#", 10s)) << broker.output();
+  ASSERT_TRUE(broker.wait_for_log("gw-unsub 1 c/#", 10s)) << broker.output();
+  EXPECT_EQ(broker.output().find("gw-unsub 1 b/#"), std::string::npos) << broker.output();
+  EXPECT_EQ(c.subscriptions(), (std::vector<std::string>{"c/#"}));
+}
+
 TEST(MqttClient, ResubscribesWhenTheBrokerLostItsState) {
   mosquitto_fixture broker;
   boost::asio::io_context ioc;
