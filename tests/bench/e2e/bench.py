@@ -853,6 +853,8 @@ def main():
     ap.add_argument("--devices", help="override the profile's device counts, e.g. 100,1000")
     ap.add_argument("--modes", help="override the profile's gateway modes, e.g. plain,aes,dtls-psk")
     ap.add_argument("--messages", type=int, help="override the profile's full-speed message count")
+    ap.add_argument("--rates", help="override the fixed rates, RATE:SECONDS,.. e.g. 1000:10,10000:3")
+    ap.add_argument("--peer", action="store_true", help="run the Node-RED peer even when the profile does not")
     ap.add_argument("--keep", action="store_true", help="keep the processes' logs (<out>/work) after a clean run")
     ap.add_argument("--no-extras", action="store_true", help="skip the outage, expiry and bring-up runs")
     args = ap.parse_args()
@@ -867,6 +869,10 @@ def main():
         profile["outage"] = profile["expiry"] = profile["storm"] = None
     if args.no_peer:
         profile["peer"] = False
+    if args.peer:
+        profile["peer"] = True
+    if args.rates:
+        profile["rates"] = [tuple(int(x) for x in r.split(":")) for r in args.rates.split(",")]
     peer_note = None
     if profile["peer"] and not (shutil.which("node") and shutil.which("npm")):
         # Node.js is not among scripts/setup.sh's packages (Debian 12's nodejs 18 + npm would do for Node-RED 4).

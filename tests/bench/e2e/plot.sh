@@ -63,6 +63,7 @@ open("%s/plots.gp" % d, "w").write("""
 set terminal pngcairo size 1000,620 font 'DejaVu Sans,11'
 set key outside right top
 set grid
+set bmargin 5
 set logscale x
 set format x "%%.0f"
 set xrange [0.5:20000]
