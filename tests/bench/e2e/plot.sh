@@ -4,7 +4,7 @@
 #   docs/img/bench-throughput.png   delivered msg/s vs devices, per subject and mode, with the ceilings
 #   docs/img/bench-latency-cdf.png  latency CDF at each fixed rate, per subject, mode and device count
 #   docs/img/bench-memory.png       RSS idle and peak under load vs devices
-# Usage: tests/bench/e2e/plot.sh [results.json] [output dir]
+# Usage: [CDF_DEVICES=1000] tests/bench/e2e/plot.sh [results.json] [output dir]
 #   (defaults: build/bench/bench-results/quick/results.json, docs/img)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +18,7 @@ trap 'rm -rf "$data"' EXIT
 
 # One data file per series, and the gnuplot `plot` clauses that name them.
 python3 - "$results" "$data" << 'PY'
-import json, sys
+import json, os, sys
 res = json.load(open(sys.argv[1]))
 d = sys.argv[2]
 def label(r):
@@ -39,8 +39,14 @@ for i, (name, rows) in enumerate(sorted(series.items())):
     mem.append("'%s/mem%d.dat' using 1:2 with linespoints lw 2 pt 7 ps 1.5 title '%s, idle'" % (d, i, name))
     mem.append("'%s/mem%d.dat' using 1:3 with linespoints lw 2 dt 2 pt 5 ps 1.5 title '%s, peak under load'"
                % (d, i, name))
+# The CDF of one device count (CDF_DEVICES, default 1,000, else the largest measured) keeps the plot readable.
+counts = sorted({r["devices"] for r in res["rows"]})
+want = int(os.environ.get("CDF_DEVICES", "1000"))
+cdf_devices = want if want in counts else (counts[-1] if counts else 0)
 k = 0
 for r in res["rows"]:
+    if r["devices"] != cdf_devices:
+        continue
     for fx in r["fixed"]:
         if not fx["cdf"]:
             continue
@@ -79,14 +85,14 @@ set title 'Resident memory vs devices'
 set ylabel 'RSS MiB'
 plot {mem}
 set output '{out}/bench-latency-cdf.png'
-set title 'Publish-to-cloud latency at fixed rates (CDF)'
+set title 'Publish-to-cloud latency at fixed rates, {cdfdev} devices (CDF)'
 set xlabel 'latency ms (log)'
 set ylabel 'fraction of messages'
 set xrange [0.1:*]
 set yrange [0:1]
 set format x "%%g"
 plot {cdf}
-""".replace("{title}", title).replace("{out}", "OUTDIR").replace("{tp}", ", ".join(tp))
+""".replace("{title}", title).replace("{cdfdev}", "{:,}".format(cdf_devices)).replace("{out}", "OUTDIR").replace("{tp}", ", ".join(tp))
    .replace("{mem}", ", ".join(mem)).replace("{cdf}", ", ".join(cdf)))
 PY
 sed -i "s#OUTDIR#$out#g; s/%%/%/g" "$data/plots.gp"
