@@ -20,6 +20,7 @@
 
 #include "gateway/app/config.hpp"
 #include "gateway/app/config_diff.hpp"
+#include "gateway/app/state_change_log.hpp"
 #include "gateway/bridge/durable_queue.hpp"
 #include "gateway/bridge/router.hpp"
 #include "gateway/mqtt/client.hpp"
@@ -123,6 +124,7 @@ class gateway {
   void on_acked(device_runtime& dev, std::uint64_t id, std::string platform_id);
   void on_dead_lettered(device_runtime& dev, std::uint64_t id, std::string reason, std::uint8_t code);
   void on_state_changed(device_runtime& dev, const session::state_changed& change);
+  void arm_state_log();
   void arm_housekeeping();
   void check_drained();
   void log_summary();
@@ -147,6 +149,9 @@ class gateway {
   bool draining_ = false;
   std::function<void()> drain_done_;
   boost::asio::steady_timer drain_timer_;
+  state_change_log state_log_;
+  boost::asio::steady_timer state_log_timer_;
+  bool state_log_armed_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

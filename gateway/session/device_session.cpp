@@ -333,6 +333,7 @@ bool device_session::flush_wire(clock::time_point now) {
     const auto st = dtls_->current_state();
     if (st == dtls::client::state::connected && !dtls_was_connected_) {
       dtls_was_connected_ = true;
+      stats_.server_cert_not_after = dtls_->peer_not_after();
       fsm_.transport_up(now);
       worked = true;
     } else if ((st == dtls::client::state::failed || st == dtls::client::state::closed) &&

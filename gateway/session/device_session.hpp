@@ -74,6 +74,8 @@ struct session_stats {
   std::uint64_t retransmissions = 0;
   std::chrono::steady_clock::duration last_rtt{};
   std::uint64_t malformed = 0;
+  // Certificate mode: notAfter of the server certificate of the last completed handshake (epoch seconds).
+  std::optional<std::int64_t> server_cert_not_after;
 };
 
 class device_session {
