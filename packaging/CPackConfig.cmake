@@ -44,4 +44,8 @@ set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "mosquitto")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${GW_PACKAGING_DIR}/debian/conffiles;${GW_PACKAGING_DIR}/debian/postinst;${GW_PACKAGING_DIR}/debian/prerm;${GW_PACKAGING_DIR}/debian/postrm")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# A cross build (packaging/toolchain-aarch64.cmake) packs for its target, not for the machine running cpack.
+if(CMAKE_CROSSCOMPILING AND CMAKE_SYSTEM_PROCESSOR STREQUAL "aarch64")
+  set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE arm64)
+endif()
 include(CPack)

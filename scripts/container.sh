@@ -5,6 +5,7 @@
 #   scripts/container.sh            # build (if needed) + end-to-end check; ~10-25 min the first time
 #   REBUILD=1 scripts/container.sh  # rebuild the images
 #   scripts/container.sh build      # images only
+#   scripts/container.sh base       # only the debootstrap base images
 # No registry is needed: the debian:bookworm and debian:bookworm-slim bases are made with debootstrap from the
 # configured Debian mirror and `podman import`ed once. Host networking throughout (no CNI/netavark setup).
 set -euo pipefail
@@ -43,6 +44,7 @@ base() {
 }
 base localhost/debian:bookworm buildd
 base localhost/debian:bookworm-slim minbase
+[ "$mode" = base ] && exit 0  # scripts/cross-arm64.sh needs only the base images
 
 # 2. The images (the build stage compiles only mqtt-coap-gateway and cloudsim).
 build() {

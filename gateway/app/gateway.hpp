@@ -86,14 +86,12 @@ class gateway {
   // fails, returns nullopt with `error` and nothing changed. Then:
   //  - removed devices: the session stops; messages in flight go back to the durable queue (lease released),
   //    the device's backlog stays on disk and is resumed if a later reload (or restart) configures it again;
-  //  - changed devices (identity, or a session key, or the CA for dtls sessions): the same device entry gets
-  //  a
-  //    new session with the new identity and settings; its queued messages are kept and offered again;
+  //  - changed devices (identity, or a session key, or the CA for dtls sessions): the same device entry
+  //    gets a new session with the new identity and settings; its queued messages are kept and offered again;
   //  - added devices: a new session starts and its backlog (if any from an earlier life) is offered;
   //  - unchanged devices keep their session object: no re-authentication, no message disturbed;
-  //  - routes: the router is replaced; MQTT filters no longer needed are unsubscribed and new ones subscribed
-  //  on
-  //    the running connection (no reconnect);
+  //  - routes: the router is replaced; MQTT filters no longer needed are unsubscribed and new ones
+  //    subscribed on the running connection (no reconnect);
   //  - restart-only keys (mqtt, queue, health, cloud.auth.rate_per_s) keep their running value.
   // Refused (nullopt) while draining or stopped.
   std::optional<reload_result> reload(config fresh, std::string& error);
