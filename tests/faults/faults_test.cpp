@@ -72,8 +72,11 @@ struct rig {
 
   // Starts the gateway and waits until every device is ready; false (with the output in the failure) if not.
   ::testing::AssertionResult start_gateway() {
+    const auto t0 = steady::now();
     gw.start();
-    if (!gw.wait_ready()) return ::testing::AssertionFailure() << "gateway not ready:\n" << gw.output();
+    const bool ready = gw.wait_ready();
+    book.notes["ready"] += (book.notes["ready"].empty() ? "" : ", ") + fixed(seconds_since(t0), 2) + " s";
+    if (!ready) return ::testing::AssertionFailure() << "gateway not ready:\n" << gw.output();
     port = gw.http_port();
     if (port == 0) return ::testing::AssertionFailure() << "no health endpoint:\n" << gw.output();
     return ::testing::AssertionSuccess();
@@ -147,7 +150,9 @@ struct rig {
   // file (per-device counters); prints the ledger and checks it.
   void finish() {
     end_run();
+    const auto t0 = steady::now();
     EXPECT_EQ(gw.stop(), 0) << gw.output();
+    book.notes["stop"] = fixed(seconds_since(t0), 2) + " s (SIGTERM to exit)";
     const auto dead = count_dead_letters(gw);
     EXPECT_TRUE(dead.has_value()) << "dead-letter list failed";
     book.dead_lettered = dead.value_or(0);
