@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3 libsystemd-dev libcli11-dev
   libcoap3-dev libcoap3-bin mosquitto mosquitto-clients
   clang llvm libclang-rt-14-dev clang-tidy clang-format
-  python3 python3-cryptography
+  python3 python3-cryptography gnuplot-nox
   chromium chromium-driver
 )
 

@@ -144,7 +144,12 @@ std::shared_ptr<session::session_options> make_session_options(const config& cfg
 }
 
 gateway::gateway(boost::asio::io_context& io, config cfg)
-    : io_(io), config_(std::move(cfg)), scheduler_(io.get_executor()), housekeeping_(io), drain_timer_(io) {
+    : io_(io),
+      config_(std::move(cfg)),
+      scheduler_(io.get_executor()),
+      housekeeping_(io),
+      drain_timer_(io),
+      state_log_timer_(io) {
   gate_ = std::make_unique<session::auth_gate>(
       scheduler_, config_.cloud.auth.rate_per_s,
       static_cast<std::uint32_t>(std::max(1.0, config_.cloud.auth.rate_per_s)));
@@ -280,6 +285,10 @@ void gateway::stop() {
   drain_done_ = nullptr;
   if (mqtt_) mqtt_->stop();
   for (auto& dev : devices_) dev->session->stop();
+  // The stop's own state changes may have opened a summary window: write it now, not after the loop ends.
+  if (auto summary = state_log_.flush(std::chrono::steady_clock::time_point::max()))
+    spdlog::info("{}", *summary);
+  state_log_timer_.cancel();
   if (queue_) queue_->flush();
 }
 
@@ -445,15 +454,30 @@ void gateway::on_dead_lettered(device_runtime& dev, std::uint64_t id, std::strin
 }
 
 void gateway::on_state_changed(device_runtime& dev, const session::state_changed& change) {
-  // One line per state change (design.md §5); thousands at once are summarised by log_summary().
-  if (devices_.size() <= 100) {
-    spdlog::info("device {}: {} -> {}{}{}", dev.id, session::to_string(change.from),
-                 session::to_string(change.to), change.reason.empty() ? "" : ": ", change.reason);
-  } else {
-    spdlog::debug("device {}: {} -> {}: {}", dev.id, session::to_string(change.from),
-                  session::to_string(change.to), change.reason);
-  }
+  // One line per state change (design.md §5); a storm of them becomes one summary line
+  // (state_change_log.hpp).
+  const auto now = std::chrono::steady_clock::now();
+  if (auto summary = state_log_.flush(now)) spdlog::info("{}", *summary);
+  const auto from = session::to_string(change.from);
+  const auto to = session::to_string(change.to);
+  const auto level = state_log_.record(now, from, to) ? spdlog::level::info : spdlog::level::debug;
+  spdlog::log(level, "device {}: {} -> {}{}{}", dev.id, from, to, change.reason.empty() ? "" : ": ",
+              change.reason);
+  arm_state_log();
   if (on_device_state_changed) on_device_state_changed(dev);
+}
+
+void gateway::arm_state_log() {
+  const auto due = state_log_.next_flush();
+  if (!due || state_log_armed_ || stopped_) return;
+  state_log_armed_ = true;
+  state_log_timer_.expires_at(*due);
+  state_log_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive) return;
+    state_log_armed_ = false;
+    if (auto summary = state_log_.flush(std::chrono::steady_clock::now())) spdlog::info("{}", *summary);
+    arm_state_log();
+  });
 }
 
 void gateway::arm_housekeeping() {

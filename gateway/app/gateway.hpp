@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gateway/app/config.hpp"
+#include "gateway/app/state_change_log.hpp"
 #include "gateway/bridge/durable_queue.hpp"
 #include "gateway/bridge/router.hpp"
 #include "gateway/mqtt/client.hpp"
@@ -89,6 +90,7 @@ class gateway {
   void on_acked(device_runtime& dev, std::uint64_t id, std::string platform_id);
   void on_dead_lettered(device_runtime& dev, std::uint64_t id, std::string reason, std::uint8_t code);
   void on_state_changed(device_runtime& dev, const session::state_changed& change);
+  void arm_state_log();
   void arm_housekeeping();
   void check_drained();
   void log_summary();
@@ -112,6 +114,9 @@ class gateway {
   bool draining_ = false;
   std::function<void()> drain_done_;
   boost::asio::steady_timer drain_timer_;
+  state_change_log state_log_;
+  boost::asio::steady_timer state_log_timer_;
+  bool state_log_armed_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -78,6 +78,9 @@ device_report make_device(const device_runtime& dev, const bridge::device_stats&
   d.auth_count = h.auth_count;
   d.auth_failures = h.auth_failures;
   d.consecutive_failures = h.consecutive_failures;
+  if (st.server_cert_not_after) {
+    d.server_cert_days_left = static_cast<double>(*st.server_cert_not_after - now_ms / 1000) / 86400.0;
+  }
   return d;
 }
 
@@ -140,7 +143,13 @@ gateway_report collect_report(gateway& gw, steady::time_point started, std::opti
         [](const bridge::device_stats& s, const std::string& id) { return s.device_id < id; });
     const auto& ds = (it != qs.devices.end() && it->device_id == dev->id) ? *it : empty;
     r.devices.push_back(make_device(*dev, ds, now, now_ms));
-    if (r.devices.back().ready) ++r.devices_ready;
+    const auto& d = r.devices.back();
+    if (d.ready) ++r.devices_ready;
+    if (d.server_cert_days_left &&
+        (!r.server_cert_days_left || *d.server_cert_days_left < *r.server_cert_days_left)) {
+      r.server_cert_days_left = d.server_cert_days_left;
+      r.server_cert_device = d.id;
+    }
   }
   r.devices_total = r.devices.size();
   return r;
@@ -172,6 +181,7 @@ nlohmann::json to_json(const device_report& d) {
         {"retried", d.messages_retried}}},
       {"auth", {{"count", d.auth_count}, {"failures", d.auth_failures}}},
       {"consecutive_failures", d.consecutive_failures},
+      {"server_cert_days_left", opt(d.server_cert_days_left)},
   };
 }
 
@@ -202,6 +212,7 @@ nlohmann::json to_json(const gateway_report& r) {
              {"held_for_space", r.queue_held_for_space},
              {"last_error", opt(r.queue_last_error)}}},
            {"ca_days_left", opt(r.ca_days_left)},
+           {"server_cert_days_left", opt(r.server_cert_days_left)},
        }},
       {"devices", std::move(devices)},
   };

@@ -43,6 +43,7 @@ struct device_report {
   std::uint64_t auth_count = 0;
   std::uint64_t auth_failures = 0;
   std::uint32_t consecutive_failures = 0;
+  std::optional<double> server_cert_days_left;  // DTLS certificate mode, from the last handshake
 };
 
 struct gateway_report {
@@ -71,6 +72,9 @@ struct gateway_report {
   std::uint64_t drops_expired_max_age = 0;
   std::uint64_t drops_disk_cap = 0;
   std::optional<double> ca_days_left;  // cloud.ca_file's earliest notAfter, days from now
+  // The earliest server certificate seen by any device's DTLS handshake, days from now, and that device.
+  std::optional<double> server_cert_days_left;
+  std::string server_cert_device;
   std::vector<device_report> devices;  // in configuration order
 };
 

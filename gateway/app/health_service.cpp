@@ -55,7 +55,8 @@ bool health_service::start() {
 
   bool ok = true;
   if (!cfg.health.http.empty()) {
-    http_ = std::make_unique<health_http_server>(io_, [this] { return report(); }, cfg.health.ready_share);
+    http_ = std::make_unique<health_http_server>(
+        io_, [this] { return report(); }, cfg.health.ready_share);
     if (auto ec = http_->listen(cfg.health.http)) {
       spdlog::error("health: cannot listen on {}: {}", cfg.health.http, ec.message());
       http_.reset();
@@ -103,12 +104,24 @@ gateway_report health_service::report() const {
 
 void health_service::on_state_changed(const device_runtime& dev) {
   if (stopped_) return;
+  check_server_certificate(dev);
   changed_.insert(&dev);
   if (flush_posted_) return;
   flush_posted_ = true;
   boost::asio::post(io_, [this, alive = alive_] {
     if (*alive) flush_changed();
   });
+}
+
+void health_service::check_server_certificate(const device_runtime& dev) {
+  const auto not_after = dev.session->stats().server_cert_not_after;
+  if (!not_after || cert_warned_.count(*not_after) != 0) return;
+  const double days =
+      static_cast<double>(*not_after - static_cast<std::int64_t>(std::time(nullptr))) / 86400.0;
+  if (days >= ca_expiry_warning_days) return;
+  cert_warned_.insert(*not_after);  // every device of the host sees the same certificate: warn once
+  spdlog::warn("health: the server certificate of {} (device {}) expires in {:.0f} days",
+               dev.session->identity().host, dev.id, days);
 }
 
 void health_service::flush_changed() {

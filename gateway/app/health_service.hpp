@@ -29,7 +29,8 @@ namespace gw::app {
 class gateway;
 struct device_runtime;
 
-// Warn at start when cloud.ca_file expires within this many days.
+// Warn at start when cloud.ca_file expires within this many days, and when a DTLS handshake presents a
+// server certificate that does.
 inline constexpr double ca_expiry_warning_days = 30.0;
 
 class health_service {
@@ -51,6 +52,7 @@ class health_service {
 
  private:
   void on_state_changed(const device_runtime& dev);
+  void check_server_certificate(const device_runtime& dev);
   void flush_changed();
   void publish_all();
   bool publish(const device_runtime& dev);
@@ -58,6 +60,7 @@ class health_service {
   void wait_usr1();
 
   boost::asio::io_context& io_;
+  std::unordered_set<std::int64_t> cert_warned_;  // notAfter values already warned about: one line each
   gateway& gw_;
   std::chrono::steady_clock::time_point started_;
   std::optional<double> ca_days_left_;

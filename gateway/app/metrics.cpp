@@ -157,6 +157,12 @@ std::string render_metrics(const gateway_report& r, std::size_t max_device_serie
              "Days until the earliest certificate in cloud.ca_file expires.");
     w.sample("gw_ca_certificate_expiry_days", "", *r.ca_days_left);
   }
+  if (r.server_cert_days_left) {
+    // One series, not one per device: every device of a host sees the same certificate (cardinality bound).
+    w.family("gw_server_certificate_expiry_days", "gauge",
+             "Days until the earliest server certificate seen in a DTLS handshake expires.");
+    w.sample("gw_server_certificate_expiry_days", "", *r.server_cert_days_left);
+  }
   const bool truncated = r.devices.size() > max_device_series;
   w.family("gw_device_series_truncated", "gauge",
            "1 when per-device series are written for only the first devices (label cardinality bound).");

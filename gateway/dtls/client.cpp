@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <ctime>
 
 #include "gateway/dtls/error.hpp"
 
@@ -201,6 +202,7 @@ void client::drive_handshake() {
   const int r = SSL_do_handshake(ssl_);
   if (r == 1) {
     state_ = state::connected;
+    record_peer_not_after();
     retransmit_at_.reset();
     flight_.clear();
     writing_.clear();
@@ -240,6 +242,15 @@ void client::drain_application_data() {
     }
     classify_failure(e);
   }
+}
+
+void client::record_peer_not_after() {
+  peer_not_after_.reset();
+  const X509* cert = SSL_get0_peer_certificate(ssl_);  // null in PSK mode: no certificate is sent
+  if (cert == nullptr) return;
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return;
+  peer_not_after_ = static_cast<std::int64_t>(::timegm(&tm));
 }
 
 void client::classify_failure(int ssl_error) {

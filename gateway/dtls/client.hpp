@@ -76,6 +76,11 @@ class client {
   // Why the session failed: X509 verify reason, alert description or OpenSSL error text. Never secret.
   const std::string& last_error_detail() const noexcept { return detail_; }
 
+  // The server certificate's notAfter (seconds since the epoch), read when the handshake completed; nullopt
+  // in PSK mode or before. Feeds the server-certificate expiry metric (issue #7: the platform's root expires
+  // 2028).
+  std::optional<std::int64_t> peer_not_after() const noexcept { return peer_not_after_; }
+
   // Sends close_notify (into poll_transmit) and moves to closed.
   void close();
 
@@ -95,6 +100,7 @@ class client {
   void drive_handshake();
   void drain_application_data();
   void fail(error e, std::string detail);
+  void record_peer_not_after();
   void classify_failure(int ssl_error);
   void arm_retransmit(std::chrono::milliseconds duration);
   void release_buffers();
@@ -112,6 +118,7 @@ class client {
   std::error_code error_;
   std::string detail_;
   int fatal_alert_ = -1;  // description of a received fatal alert
+  std::optional<std::int64_t> peer_not_after_;
   bool buffers_released_ = false;
 
   time_point now_{};  // the `now` of the call being served (read by OpenSSL callbacks)

@@ -28,14 +28,15 @@ std::string platform_message_id(const coap::message& response) {
   return crypto::to_hex(opt->value);
 }
 
-// The printable text of a reply payload, at most 128 bytes (an error's diagnostic such as "Token invalid", spec
-// §5.2 / issue #97); empty if there is none or it is binary.
+// The printable text of a reply payload, at most 128 bytes (an error's diagnostic such as "Token invalid",
+// spec §5.2 / issue #97); empty if there is none or it is binary.
 std::string printable_text(std::span<const std::uint8_t> bytes) {
   constexpr std::size_t max_reply_text = 128;
-  const bool printable =
-      !bytes.empty() && std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t c) { return c >= 0x20 && c < 0x7f; });
+  const bool printable = !bytes.empty() && std::all_of(bytes.begin(), bytes.end(),
+                                                       [](std::uint8_t c) { return c >= 0x20 && c < 0x7f; });
   if (!printable) return {};
-  return std::string(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(std::min(bytes.size(), max_reply_text)));
+  return std::string(bytes.begin(),
+                     bytes.begin() + static_cast<std::ptrdiff_t>(std::min(bytes.size(), max_reply_text)));
 }
 
 answer to_answer(const coap::response_event& ev) {
@@ -324,6 +325,7 @@ bool device_session::flush_wire(clock::time_point now) {
     const auto st = dtls_->current_state();
     if (st == dtls::client::state::connected && !dtls_was_connected_) {
       dtls_was_connected_ = true;
+      stats_.server_cert_not_after = dtls_->peer_not_after();
       fsm_.transport_up(now);
       worked = true;
     } else if ((st == dtls::client::state::failed || st == dtls::client::state::closed) &&
@@ -356,9 +358,9 @@ bool device_session::flush_wire(clock::time_point now) {
   return worked;
 }
 
-// spec §5.2/§5.4: in AES mode a reply payload is encrypted with the session key; one that does not decrypt (not a
-// whole number of blocks, bad padding) is taken as plaintext, as the platform was seen to send error text
-// (iotkit garbles or crashes there; we do not).
+// spec §5.2/§5.4: in AES mode a reply payload is encrypted with the session key; one that does not decrypt
+// (not a whole number of blocks, bad padding) is taken as plaintext, as the platform was seen to send error
+// text (iotkit garbles or crashes there; we do not).
 std::string device_session::reply_text(const coap::message& response) const {
   const auto& payload = response.payload();
   if (payload.empty()) return {};

@@ -74,6 +74,8 @@ struct session_stats {
   std::uint64_t retransmissions = 0;
   std::chrono::steady_clock::duration last_rtt{};
   std::uint64_t malformed = 0;
+  // Certificate mode: notAfter of the server certificate of the last completed handshake (epoch seconds).
+  std::optional<std::int64_t> server_cert_not_after;
 };
 
 class device_session {
@@ -143,7 +145,8 @@ class device_session {
   // Exchanges in flight: at most NSTART + the /auth, so a vector (no bucket array held by an idle device).
   std::vector<std::pair<coap::request_id, pending_request>> requests_;
   std::unordered_map<message_handle, outbound_message> messages_;
-  std::unordered_map<message_handle, std::string> replies_;  // reply text of the last answer, for dead letters
+  std::unordered_map<message_handle, std::string>
+      replies_;  // reply text of the last answer, for dead letters
   std::unordered_map<message_handle, std::string> platform_ids_;  // 2090 of a 2.xx, until the FSM acks
   session_stats stats_;
   std::uint64_t retransmissions_before_ = 0;

@@ -63,6 +63,15 @@ TEST(GatewayE2e, TenThousandMessagesOverHundredDevicesArriveOnceInOrder) {
   EXPECT_EQ(report.duplicates, 0u) << report;
   EXPECT_EQ(s.sim.stats()["duplicates"], 0);
   EXPECT_EQ(s.gateway.stop(), 0) << s.gateway.output();
+  // Issue #7: 100 devices starting at once (several changes each) are summarised, not logged one by one.
+  const auto log = s.gateway.output();
+  EXPECT_NE(log.find("more state changes in 1000 ms ("), std::string::npos) << log;
+  EXPECT_NE(log.find(" -> ready: "), std::string::npos) << log;
+  std::size_t single = 0;
+  for (auto at = log.find("info  device "); at != std::string::npos; at = log.find("info  device ", at + 1)) {
+    ++single;
+  }
+  EXPECT_LT(single, 100u) << "fewer info lines than devices";
 }
 
 TEST(GatewayE2e, CloudSilentUnderLoadThenEverythingArrives) {

@@ -284,6 +284,13 @@ TEST(SessionCloudsim, DtlsCertificateAuthAndPublish) {
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(recs[0].mode, "dtls");
   EXPECT_FALSE(recs[0].seq) << "no seq outside AES mode";
+  // Issue #7: the server certificate's notAfter, as read by openssl(1) from the file cloudsim serves.
+  const auto end =
+      test::run_command("date -d \"$(openssl x509 -enddate -noout -in '" +
+                        (sim.ca_file().parent_path() / "server.pem").string() + "' | cut -d= -f2)\" +%s");
+  ASSERT_EQ(end.status, 0) << end.output;
+  ASSERT_TRUE(dev.session->stats().server_cert_not_after);
+  EXPECT_EQ(*dev.session->stats().server_cert_not_after, std::stoll(end.output));
   EXPECT_EQ(sim.stop(), 0);
 }
 
@@ -348,12 +355,13 @@ TEST(SessionCloudsim, PlainModePublishesWithoutAuth) {
 
 // ---- failures ----
 
-// spec §6 "4.03 | publish": dead-letter, no retry. spec §5.2: a reply payload that does not decrypt is taken as
-// plaintext (the platform sends diagnostics such as "Token invalid"), and its text goes into the reason.
+// spec §6 "4.03 | publish": dead-letter, no retry. spec §5.2: a reply payload that does not decrypt is taken
+// as plaintext (the platform sends diagnostics such as "Token invalid"), and its text goes into the reason.
 TEST(SessionCloudsim, ForbiddenTopicIsDeadLetteredWithThePlatformsText) {
   cloudsim_process sim({.devices = 2, .extra_args = {"--plaintext-errors"}});
   session_rig rig;
-  auto& dev = rig.add(test::sim_identity(0, security_mode::aes, sim.aes_port()), test::fast_options(security_mode::aes));
+  auto& dev = rig.add(test::sim_identity(0, security_mode::aes, sim.aes_port()),
+                      test::fast_options(security_mode::aes));
   dev.session->start();
   // A topic naming the other device: cloudsim (like the platform) answers 4.03.
   const auto other = test::sim_identity(1, security_mode::aes, sim.aes_port());
@@ -366,7 +374,6 @@ TEST(SessionCloudsim, ForbiddenTopicIsDeadLetteredWithThePlatformsText) {
   EXPECT_EQ(dev.acked[0], 8u);  // the next message of the device is not held up by the rejected one
   EXPECT_EQ(sim.stop(), 0);
 }
-
 
 // spec §6 "4.01 | auth": no fast retry, back off; after max_auth_rejections the device is failed.
 TEST(SessionCloudsim, BadSecretIsReportedAndBackedOff) {

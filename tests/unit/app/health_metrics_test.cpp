@@ -49,6 +49,7 @@ gateway_report sample_report(int devices) {
   r.delivered = 7;
   r.queue_depth = 3;
   r.ca_days_left = 364.5;
+  r.server_cert_days_left = 29.25;
   for (int i = 0; i < devices; ++i) {
     r.devices.push_back(sample_device(i));
     r.devices_ready += r.devices.back().ready ? 1 : 0;
@@ -67,6 +68,7 @@ TEST(HealthMetrics, TextPassesTheStrictParserWithHelpAndTypePerFamily) {
   EXPECT_EQ(doc.value("gw_ready"), 0);  // 2 of 4 ready < ready share 1.0
   EXPECT_EQ(doc.value("gw_messages_delivered_total"), 7);
   EXPECT_EQ(doc.value("gw_ca_certificate_expiry_days"), 364.5);
+  EXPECT_EQ(doc.value("gw_server_certificate_expiry_days"), 29.25);
   EXPECT_EQ(doc.value("gw_devices_by_state", {{"state", "backing_off"}}), 2);
   EXPECT_EQ(doc.value("gw_device_queue_messages", {{"device", "a1B2c3D4e5F/sensor-3"}}), 3);
   EXPECT_EQ(doc.value("gw_device_rtt_seconds", {{"device", "a1B2c3D4e5F/sensor-0"}}), 0.00325);
@@ -116,7 +118,7 @@ TEST(HealthJson, DevicesDocumentHasTheDocumentedShape) {
   ASSERT_TRUE(j.at("gateway").is_object());
   const auto& g = j.at("gateway");
   for (const char* k : {"version", "uptime_s", "ready", "mqtt_connected", "devices_total", "devices_ready",
-                        "delivered", "dead_lettered", "queue", "ca_days_left"}) {
+                        "delivered", "dead_lettered", "queue", "ca_days_left", "server_cert_days_left"}) {
     EXPECT_TRUE(g.contains(k)) << k;
   }
   ASSERT_EQ(j.at("devices").size(), 2u);
@@ -130,6 +132,8 @@ TEST(HealthJson, DevicesDocumentHasTheDocumentedShape) {
   EXPECT_EQ(bad.at("last_error").at("code"), "4.01");
   EXPECT_TRUE(bad.at("token_age_s").is_null());
   EXPECT_TRUE(bad.at("rtt_ms").is_null());
+  EXPECT_EQ(g.at("server_cert_days_left"), 29.25);
+  EXPECT_TRUE(ok.at("server_cert_days_left").is_null()) << "not a DTLS certificate session";
 }
 
 TEST(HealthReady, NeedsTheBrokerAndTheShareOfReadyDevices) {
