@@ -21,9 +21,11 @@ function(gw_add_layer name)
   add_library(gw::${name} ALIAS gw_${name})
 endfunction()
 
-# gw_add_test(NAME SOURCES ... DEPS ... [LABELS ...]): a GoogleTest executable registered with ctest.
+# gw_add_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s] [FILTER gtest-filter]): a GoogleTest
+# executable registered with ctest; FILTER registers only the matching tests (another gtest_discover_tests
+# call on the same target can register the rest under other labels).
 function(gw_add_test name)
-  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT;FILTER" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE gw_options ${T_DEPS} GTest::gmock GTest::gtest_main)
   include(GoogleTest)
@@ -35,6 +37,10 @@ function(gw_add_test name)
   # selected by -L integration and excluded by -LE long.
   string(REPLACE ";" "-" label "${T_LABELS}")
   # ctest names are "<exe>.<Suite>.<Test>", so `ctest -R <exe>` selects one executable.
-  gtest_discover_tests(${name} TEST_PREFIX "${name}." DISCOVERY_TIMEOUT 60
+  set(filter)
+  if(T_FILTER)
+    set(filter TEST_FILTER "${T_FILTER}")
+  endif()
+  gtest_discover_tests(${name} TEST_PREFIX "${name}." DISCOVERY_TIMEOUT 60 ${filter}
                        PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${label}")
 endfunction()

@@ -613,17 +613,32 @@ void gateway::arm_housekeeping() {
 
 void gateway::log_summary() {
   const auto qs = queue_->stats();
+  if (qs.storage_failing != storage_failing_) {
+    // Once per change, not per message: while the disk is full the queue holds what it accepted (not
+    // acknowledged, see gw::mqtt::client) and the broker keeps the rest.
+    storage_failing_ = qs.storage_failing;
+    if (storage_failing_) {
+      spdlog::error(
+          "queue: writing to {} fails: {}; {} message(s) held until it succeeds, the broker keeps the rest",
+          config_.queue.dir, qs.last_error.message(), qs.held_for_space);
+    } else {
+      spdlog::info("queue: writing to {} works again", config_.queue.dir);
+    }
+  }
   // The queue's drops by reason (design.md §2 "every such drop is counted by reason") are part of the line,
   // so an operator sees a full queue without the metrics endpoint.
   const auto& d = qs.total.drops;
   spdlog::info(
       "status: broker {}, devices ready {}/{}, queued {}, delivered {}, dead-lettered {}, unrouted {}, "
       "refused {} "
-      "(queue_full {}, disk_cap {}), dropped_oldest {}, expired {}",
+      "(queue_full {}, disk_cap {}), dropped_oldest {}, expired {}{}",
       mqtt_connected_ ? "connected" : "disconnected", devices_ready(), devices_.size(), qs.total.depth,
       counters_.delivered, counters_.dead_lettered + counters_.dead_lettered_at_entry, counters_.unrouted,
       counters_.enqueue_refused, d.queue_full_rejected, d.disk_cap, d.queue_full_dropped_oldest,
-      d.expired_max_age);
+      d.expired_max_age,
+      qs.storage_failing ? ", storage failing (" + qs.last_error.message() + ", held " +
+                               std::to_string(qs.held_for_space) + ")"
+                         : std::string());
 }
 
 }  // namespace gw::app

@@ -143,6 +143,7 @@ class gateway {
   boost::asio::steady_timer housekeeping_;
   gateway_counters counters_;
   bool mqtt_connected_ = false;
+  bool storage_failing_ = false;  // the queue's storage state last logged (log_summary)
   bool stopped_ = false;
   bool draining_ = false;
   std::function<void()> drain_done_;

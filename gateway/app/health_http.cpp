@@ -157,8 +157,9 @@ class connection : public std::enable_shared_from_this<connection> {
       if (is_ready(r, state_->ready_share)) return text(http::status::ok, "ready\n");
       std::string why = "not ready: broker ";
       why += r.mqtt_connected ? "connected" : "disconnected";
-      why +=
-          ", devices ready " + std::to_string(r.devices_ready) + "/" + std::to_string(r.devices_total) + "\n";
+      why += ", devices ready " + std::to_string(r.devices_ready) + "/" + std::to_string(r.devices_total);
+      if (r.queue_storage_failing) why += ", queue storage failing: " + r.queue_last_error.value_or("error");
+      why += "\n";
       return text(http::status::service_unavailable, std::move(why));
     }
     if (target == "/metrics") {

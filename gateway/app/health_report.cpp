@@ -92,7 +92,7 @@ nlohmann::json opt(const std::optional<T>& v) {
 }  // namespace
 
 bool is_ready(const gateway_report& r, double ready_share) {
-  if (!r.mqtt_connected) return false;
+  if (!r.mqtt_connected || r.queue_storage_failing) return false;
   if (r.devices_total == 0) return true;
   return static_cast<double>(r.devices_ready) >= ready_share * static_cast<double>(r.devices_total) - 1e-9;
 }
@@ -125,6 +125,9 @@ gateway_report collect_report(gateway& gw, steady::time_point started, std::opti
         static_cast<double>(std::max<std::int64_t>(0, now_ms - qs.total.oldest_received_ms)) / 1000.0;
   }
   r.queue_write_errors = qs.write_errors;
+  r.queue_storage_failing = qs.storage_failing;
+  r.queue_held_for_space = qs.held_for_space;
+  if (qs.storage_failing && qs.last_error) r.queue_last_error = qs.last_error.message();
   r.drops_queue_full_rejected = qs.total.drops.queue_full_rejected;
   r.drops_queue_full_dropped_oldest = qs.total.drops.queue_full_dropped_oldest;
   r.drops_expired_max_age = qs.total.drops.expired_max_age;
@@ -204,7 +207,10 @@ nlohmann::json to_json(const gateway_report& r) {
             {{"depth", r.queue_depth},
              {"bytes", r.queue_bytes},
              {"oldest_age_s", opt(r.queue_oldest_age_s)},
-             {"write_errors", r.queue_write_errors}}},
+             {"write_errors", r.queue_write_errors},
+             {"storage_failing", r.queue_storage_failing},
+             {"held_for_space", r.queue_held_for_space},
+             {"last_error", opt(r.queue_last_error)}}},
            {"ca_days_left", opt(r.ca_days_left)},
            {"server_cert_days_left", opt(r.server_cert_days_left)},
        }},

@@ -64,6 +64,9 @@ struct gateway_report {
   std::uint64_t queue_bytes = 0;
   std::optional<double> queue_oldest_age_s;
   std::uint64_t queue_write_errors = 0;
+  bool queue_storage_failing = false;  // the queue's last commit failed (disk full, I/O); not ready meanwhile
+  std::uint64_t queue_held_for_space = 0;  // accepted messages waiting for disk space, not acknowledged yet
+  std::optional<std::string> queue_last_error;  // the queue's last storage error, while failing
   std::uint64_t drops_queue_full_rejected = 0;
   std::uint64_t drops_queue_full_dropped_oldest = 0;
   std::uint64_t drops_expired_max_age = 0;
@@ -75,8 +78,8 @@ struct gateway_report {
   std::vector<device_report> devices;  // in configuration order
 };
 
-// Readiness (/readyz, `status` exit code): the broker is connected and at least `ready_share` of the devices
-// are ready. A gateway without devices is ready once the broker is connected.
+// Readiness (/readyz, `status` exit code): the broker is connected, the queue can write, and at least
+// `ready_share` of the devices are ready. A gateway without devices is ready once the broker is connected.
 inline constexpr double default_ready_share = 1.0;
 bool is_ready(const gateway_report& r, double ready_share = default_ready_share);
 

@@ -140,6 +140,12 @@ std::string render_metrics(const gateway_report& r, std::size_t max_device_serie
   w.sample("gw_queue_oldest_age_seconds", "", r.queue_oldest_age_s.value_or(0));
   w.family("gw_queue_write_errors_total", "counter", "Failed queue commits.");
   w.sample("gw_queue_write_errors_total", "", n(r.queue_write_errors));
+  w.family(
+      "gw_queue_storage_failing", "gauge",
+      "1 while the queue's last commit failed (disk full, I/O); messages are then held, not acknowledged.");
+  w.sample("gw_queue_storage_failing", "", b(r.queue_storage_failing));
+  w.family("gw_queue_held_messages", "gauge", "Accepted messages waiting for disk space to be stored.");
+  w.sample("gw_queue_held_messages", "", n(r.queue_held_for_space));
   w.family("gw_queue_dropped_total", "counter", "Messages the queue dropped or refused, by reason.");
   w.sample("gw_queue_dropped_total", "reason=\"queue_full_rejected\"", n(r.drops_queue_full_rejected));
   w.sample("gw_queue_dropped_total", "reason=\"queue_full_dropped_oldest\"",

@@ -114,7 +114,12 @@ struct durable_queue::impl {
   std::uint64_t inserts_submitted = 0, inserts_taken = 0, maint_submitted = 0, maint_taken = 0;
   std::uint64_t write_errors = 0;
   std::error_code last_error;
-  bool maint_backoff = false;
+  bool failing = false;  // the last commit attempt failed
+  // The last write failed (disk full, I/O): wait before the next attempt, unless new work arrives.
+  bool backoff = false;
+  // Inserts at the front of `inserts` put back after SQLITE_FULL: neither committed nor failed, retried until
+  // space returns (or failed at close), so their completions (and the broker's acknowledgement) wait.
+  std::size_t held = 0;
 
   // ---- index helpers (mu held) ----
 
@@ -162,7 +167,7 @@ struct durable_queue::impl {
 
   bool has_work() const {
     if (!inserts.empty()) return true;
-    if (!maint.empty() && !maint_backoff) return true;
+    if (!maint.empty() && !backoff) return true;
     return !tasks.empty() && tasks.front().inserts_barrier <= inserts_taken &&
            tasks.front().maint_barrier <= maint_taken;
   }
@@ -239,12 +244,11 @@ struct durable_queue::impl {
   void run() {
     std::unique_lock lk(mu);
     for (;;) {
-      if (maint_backoff && !stop) {
-        // The last maintenance write failed (disk full, I/O): retry it later, or with the next insert or
-        // task.
+      if (backoff && !stop) {
+        // The last write failed (disk full, I/O): retry it later, or with the next new insert or task.
         cv.wait_for(lk, std::chrono::milliseconds(100),
-                    [&] { return stop || !inserts.empty() || !tasks.empty(); });
-        maint_backoff = false;
+                    [&] { return stop || inserts.size() > held || !tasks.empty(); });
+        backoff = false;
       }
       cv.wait(lk, [&] { return stop || has_work(); });
       if (stop && !has_work()) break;
@@ -275,10 +279,33 @@ struct durable_queue::impl {
           maint_rc = transaction([&] { return write_maintenance(m); });
         }
       }
+      if ((rc & 0xff) == SQLITE_FULL || (maint_rc & 0xff) == SQLITE_FULL) {
+        // The room may be the WAL's own: SQLite checkpoints only after a successful commit once the WAL holds
+        // 1000 pages (4 MiB), so on a small disk the WAL itself can keep every commit failing after space
+        // returns. Copy it into the database and truncate it before the retry
+        // (https://sqlite.org/pragma.html#pragma_wal_checkpoint).
+        sqlite3_wal_checkpoint_v2(wdb.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+      }
 
       lk.lock();
       std::error_code ec = detail::sqlite_error(rc);
       if (rc != SQLITE_OK) note_failure(rc);
+      if (!batch.empty() || !m.empty()) failing = rc != SQLITE_OK || maint_rc != SQLITE_OK;
+      // SQLITE_FULL: the disk (or max_page_count) has no room now, but will again. The inserts stay queued,
+      // not durable (peek() does not offer them), and are retried in order; failing them would lose what the
+      // caller cannot take back (the MQTT adapter has acknowledged it to the broker). While they are held
+      // their completions do not run, so the caller stops taking more (gw::mqtt::client's window).
+      const bool hold = ec == error::disk_full && !stop && !batch.empty();
+      if (hold) {
+        held = std::max(held, batch.size());
+        for (auto it = batch.rbegin(); it != batch.rend(); ++it) inserts.push_front(std::move(*it));
+        batch.clear();
+        backoff = true;
+      } else if (rc == SQLITE_OK) {
+        held = held > batch.size() ? held - batch.size() : 0;
+      } else {
+        held = 0;  // failed for good (other error, or closing): completed below with the error
+      }
       if (maint_rc != SQLITE_OK) {
         if (maint_rc != rc) note_failure(maint_rc);
         if (!stop) {
@@ -286,7 +313,7 @@ struct durable_queue::impl {
           maint.attempts.insert(maint.attempts.begin(), m.attempts.begin(), m.attempts.end());
           maint.moves.insert(maint.moves.begin(), m.moves.begin(), m.moves.end());
           maint.deletes.insert(maint.deletes.begin(), m.deletes.begin(), m.deletes.end());
-          maint_backoff = true;
+          backoff = true;
         }
         // Closing: give up. Unwritten acks and drops only mean redelivery after the next open
         // (at-least-once); an unwritten dead-letter move leaves the message queued.
@@ -392,6 +419,11 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
       rc != SQLITE_OK) {
     return fail(rc);
   }
+  // The WAL's file keeps the size it reached before its last checkpoint. SQLite's default (1000 pages, 4 MiB)
+  // let it fill a small disk on its own, and after SQLITE_FULL the checkpoint that would shrink it needs room
+  // in the database file: the queue stayed full after space returned (tests/faults DiskFullOnQueueDir, 4 MiB
+  // tmpfs). 256 pages (1 MiB) bounds what a full disk must give back.
+  if (int rc = detail::exec(db, "PRAGMA wal_autocheckpoint=256"); rc != SQLITE_OK) return fail(rc);
   if (version < schema_version) {
     int rc = d.transaction([&] {
       for (auto v = version; v < schema_version; ++v) {
@@ -757,6 +789,8 @@ queue_stats durable_queue::stats() const {
     add(s.total.drops, dq.drops);
   }
   s.write_errors = d.write_errors;
+  s.storage_failing = d.failing;
+  s.held_for_space = d.held;
   s.last_error = d.last_error;
   return s;
 }

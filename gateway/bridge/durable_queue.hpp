@@ -85,11 +85,15 @@ struct queue_stats {
   device_stats total;                 ///< sums; device_id empty, oldest_received_ms = minimum over devices
   std::uint64_t write_errors = 0;     ///< failed commit attempts (each failed batch counts once)
   std::error_code last_error;         ///< last storage error, if any
+  bool storage_failing = false;       ///< the last commit attempt failed (cleared by the next success)
+  std::size_t held_for_space = 0;     ///< accepted messages waiting for disk space (error::disk_full)
 };
 
-// Runs on the writer thread once per message when its insert committed (ec empty) or failed (ec set). Keep it
-// short and do not call blocking members (enqueue_sync, flush, dead-letter operations) from it: post to your
-// loop.
+// Runs on the writer thread once per message when its insert committed (ec empty) or failed (ec set). A
+// disk-full failure (SQLITE_FULL, also from max_page_count) is not final: the insert stays queued, not
+// durable, and is retried in order every 100 ms (and with each new insert) until it commits, so its
+// completion runs only then; close() fails what is still held. Keep it short and do not call blocking members
+// (enqueue_sync, flush, dead-letter operations) from it: post to your loop.
 using completion = std::function<void(std::uint64_t id, std::error_code ec)>;
 
 // The durable per-device FIFO spool between the router and the device sessions (shared/design.md §2):
@@ -135,10 +139,12 @@ class durable_queue {
   // from the writer thread. Never blocks on disk.
   std::uint64_t enqueue(queued_message msg, completion on_durable, std::error_code& ec);
 
-  // enqueue() and wait for the commit; returns the id or 0 with the enqueue or storage error.
+  // enqueue() and wait for the commit; returns the id or 0 with the enqueue or storage error. While the disk
+  // is full it waits until space returns or close().
   std::uint64_t enqueue_sync(queued_message msg, std::error_code& ec);
 
-  // Blocks until every operation submitted before the call has been committed or has failed.
+  // Blocks until every operation submitted before the call has been committed, has failed, or is held for
+  // disk space (see `completion`) after one more attempt.
   void flush();
 
   // Leases and returns up to max_n of the device's oldest durable messages that are not leased, oldest first.

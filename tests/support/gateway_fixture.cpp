@@ -79,7 +79,7 @@ void gateway_process::write_config(const std::string& mqtt_uri, std::uint16_t cl
     << "  max_messages_per_device: " << options_.max_messages_per_device << "\n"
     << "  when_full: " << options_.when_full << "\n"
     << "health:\n"
-    << "  http: \"\"\n"
+    << "  http: \"" << options_.health_http << "\"\n"
     << "  mqtt_topic: \"\"\n"
     << "  interval: 1s\n"
     << "log:\n"
@@ -111,6 +111,15 @@ int gateway_process::stop() {
 
 void gateway_process::kill_hard() {
   if (proc_) proc_->kill_hard();
+}
+
+std::uint16_t gateway_process::http_port() {
+  if (!proc_ || options_.health_http.empty()) return 0;
+  static const std::string line = "health: listening on http://127.0.0.1:";
+  const auto at = proc_->wait_for_output(line, std::chrono::seconds(10));
+  if (at == std::string::npos) return 0;
+  const auto out = proc_->output();
+  return static_cast<std::uint16_t>(std::stoi(out.substr(at, out.find_first_not_of("0123456789", at) - at)));
 }
 
 bool gateway_process::running() const {

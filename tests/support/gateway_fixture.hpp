@@ -40,6 +40,7 @@ struct gateway_options {
   double auth_rate_per_s = 1000;
   std::string log_level = "info";
   std::chrono::milliseconds ready_timeout{30000};
+  std::string health_http = "";  // health.http: "" off; "127.0.0.1:0" picks a free port (see http_port())
 };
 
 class gateway_process {
@@ -73,6 +74,9 @@ class gateway_process {
   int stop();
   // SIGKILL: a crash. The queue directory stays.
   void kill_hard();
+  // The health endpoint's port of this run, from its "health: listening on" line (waits up to 10 s); 0 when
+  // health_http is off or the line does not come.
+  std::uint16_t http_port();
   bool running() const;
   int pid() const;
 

@@ -147,6 +147,23 @@ TEST(HealthReady, NeedsTheBrokerAndTheShareOfReadyDevices) {
   EXPECT_TRUE(is_ready(none));
 }
 
+TEST(HealthReady, NotReadyWhileTheQueueCannotWrite) {
+  gateway_report r;
+  r.mqtt_connected = true;
+  r.queue_storage_failing = true;
+  r.queue_held_for_space = 64;
+  r.queue_last_error = "queue database full";
+  EXPECT_FALSE(is_ready(r, 0.0));
+  const auto doc = test::parse_prometheus(render_metrics(r));
+  ASSERT_EQ(doc.error, "");
+  EXPECT_EQ(doc.value("gw_queue_storage_failing"), 1);
+  EXPECT_EQ(doc.value("gw_queue_held_messages"), 64);
+  const auto q = to_json(r).at("gateway").at("queue");
+  EXPECT_EQ(q.at("storage_failing"), true);
+  EXPECT_EQ(q.at("held_for_space"), 64);
+  EXPECT_EQ(q.at("last_error"), "queue database full");
+}
+
 TEST(HealthStatusTable, OneRowPerDeviceColouredOnlyOnRequest) {
   const auto body = to_json(sample_report(2)).dump();
   bool ready = true;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
@@ -415,57 +416,104 @@ TEST_F(BridgeQueueTest, CrashAfterCompletionLosesNothing) {
   EXPECT_EQ(sql_value(dir_ / "queue.db", "PRAGMA integrity_check"), "ok");
 }
 
-TEST_F(BridgeQueueTest, DiskFullReportsErrorsAndRecovers) {
+// SQLITE_FULL (here from max_page_count) holds what cannot be written: nothing accepted is failed or lost,
+// the order is kept, and everything commits once space returns.
+TEST_F(BridgeQueueTest, DiskFullHoldsMessagesUntilSpaceReturns) {
   auto q = open();
   std::error_code ec;
   for (int i = 0; i < 5; ++i) q->enqueue_sync(msg("d", "before" + std::to_string(i)), ec);
   ASSERT_FALSE(ec);
   ASSERT_GT(q->set_max_page_count(1), 0u);  // clamped to the current size: no page may be added
   std::mutex mu;
+  std::condition_variable cv;
   std::map<std::uint64_t, std::error_code> results;
   for (int i = 0; i < 200; ++i) {
     q->enqueue(
-        msg("d", std::string(4000, static_cast<char>('a' + i % 26))),
+        msg("d", std::to_string(i) + std::string(4000, static_cast<char>('a' + i % 26))),
         [&](std::uint64_t id, std::error_code e) {
           std::lock_guard lk(mu);
           EXPECT_TRUE(results.emplace(id, e).second) << "fired twice";
+          cv.notify_all();
         },
         ec);
     ASSERT_FALSE(ec);
   }
   q->flush();
-  std::size_t ok = 0, full = 0;
-  for (auto& [id, e] : results) {
-    if (!e)
-      ++ok;
-    else if (e == error::disk_full)
-      ++full;
-    else
-      ADD_FAILURE() << e.message();
+  std::size_t ok = 0;
+  {
+    std::lock_guard lk(mu);
+    for (auto& [id, e] : results) EXPECT_FALSE(e) << "a held message was failed: " << e.message();
+    ok = results.size();
   }
-  EXPECT_EQ(results.size(), 200u);
-  EXPECT_GT(full, 0u);
-  EXPECT_EQ(q->stats("d").depth, 5 + ok) << "failed messages are not in the index";
-  EXPECT_EQ(q->stats().last_error, error::disk_full);
-  EXPECT_GT(q->stats().write_errors, 0u);
-  // Acks still work while full.
-  auto head = q->peek("d", 1, ec);
-  ASSERT_EQ(head.size(), 1u);
+  ASSERT_LT(ok, 200u) << "the disk never filled";
+  auto s = q->stats();
+  EXPECT_TRUE(s.storage_failing);
+  EXPECT_GT(s.held_for_space, 0u);
+  EXPECT_EQ(s.last_error, error::disk_full);
+  EXPECT_GT(s.write_errors, 0u);
+  EXPECT_EQ(q->stats("d").depth, 5u + 200u) << "held messages stay queued";
+  // Only the committed prefix is offered; acks still work while full.
+  auto head = q->peek("d", 1000, ec);
+  ASSERT_FALSE(ec);
+  EXPECT_EQ(head.size(), 5u + ok);
+  ASSERT_FALSE(head.empty());
   EXPECT_EQ(text(head[0]), "before0");
   q->ack(head[0].id);
-  q->enqueue_sync(msg("d", std::string(4000, 'z')), ec);
-  EXPECT_EQ(ec, error::disk_full);
+  for (std::size_t i = 1; i < head.size(); ++i) q->release(head[i].id);
 
   q->set_max_page_count(0);  // space returns
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return results.size() == 200; }))
+        << results.size() << " of 200 committed after space returned";
+    for (auto& [id, e] : results) EXPECT_FALSE(e) << e.message();
+  }
   q->enqueue_sync(msg("d", "after"), ec);
   EXPECT_FALSE(ec) << ec.message();
+  s = q->stats();
+  EXPECT_FALSE(s.storage_failing);
+  EXPECT_EQ(s.held_for_space, 0u);
   q->close();
   EXPECT_EQ(sql_value(dir_ / "queue.db", "PRAGMA integrity_check"), "ok");
   q = open();
   auto texts = drain_texts(*q, "d");
-  ASSERT_EQ(texts.size(), 4 + ok + 1);
+  ASSERT_EQ(texts.size(), 4u + 200u + 1u);
   EXPECT_EQ(texts.front(), "before1");
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(
+        texts[static_cast<std::size_t>(4 + i)].rfind(std::to_string(i) + std::string(1, 'a' + i % 26), 0), 0u)
+        << "order kept at " << i;
+  }
   EXPECT_EQ(texts.back(), "after");
+}
+
+// close() while the disk is still full fails what is held (each completion runs once, with disk_full).
+TEST_F(BridgeQueueTest, DiskFullHeldMessagesFailAtClose) {
+  auto q = open();
+  std::error_code ec;
+  q->enqueue_sync(msg("d", "before"), ec);
+  ASSERT_FALSE(ec);
+  ASSERT_GT(q->set_max_page_count(1), 0u);
+  std::mutex mu;
+  std::vector<std::error_code> results;
+  for (int i = 0; i < 50; ++i) {
+    q->enqueue(
+        msg("d", std::string(4000, 'x')),
+        [&](std::uint64_t, std::error_code e) {
+          std::lock_guard lk(mu);
+          results.push_back(e);
+        },
+        ec);
+    ASSERT_FALSE(ec);
+  }
+  q->flush();
+  ASSERT_GT(q->stats().held_for_space, 0u);
+  q->close();
+  std::size_t failed = 0;
+  for (auto e : results) failed += e == error::disk_full;
+  EXPECT_EQ(results.size(), 50u);
+  EXPECT_GT(failed, 0u);
+  EXPECT_EQ(sql_value(dir_ / "queue.db", "PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(BridgeQueueTest, MigratesOlderSchemaVersion) {
