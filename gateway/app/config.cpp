@@ -7,7 +7,8 @@
 
 namespace gw::app {
 
-secret::secret(secret&& other) noexcept : value_(other.value_) {
+// Copies, then wipes the source: a moved-from std::string may keep the secret in its small buffer.
+secret::secret(secret&& other) noexcept : value_(other.value_) {  // NOLINT(performance-move-constructor-init)
   other.wipe();
 }
 
@@ -98,7 +99,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
   if (!parts) return std::nullopt;
   auto [n, unit] = *parts;
   std::uint64_t factor = 0;
-  if (unit == "ms")
+  if (unit == "ms" || (unit.empty() && n == 0))  // a bare 0 needs no unit
     factor = 1;
   else if (unit == "s")
     factor = 1000;
@@ -108,8 +109,6 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
     factor = 3'600'000;
   else if (unit == "d")
     factor = 86'400'000;
-  else if (unit.empty() && n == 0)
-    factor = 1;
   else
     return std::nullopt;
   auto ms = mul(n, factor);

@@ -138,7 +138,7 @@ class connection : public std::enable_shared_from_this<connection> {
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
     const auto method = req.method();
     const bool get = method == http::verb::get || method == http::verb::head;
-    auto text = [&](http::status s, std::string body) {
+    auto text = [&](http::status s, const std::string& body) {
       return make(v, ka, s, "text/plain; charset=utf-8", body);
     };
     auto not_allowed = [&](std::string_view allow) {

@@ -31,7 +31,7 @@ namespace gw::app {
 
 struct health_http_limits {
   std::size_t max_connections = 32;
-  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_header_bytes = std::size_t{8} * 1024;
   std::size_t max_body_bytes = 1024;
   std::chrono::milliseconds idle_timeout{10000};
 };

@@ -79,7 +79,8 @@ device_report make_device(const device_runtime& dev, const bridge::device_stats&
   d.auth_failures = h.auth_failures;
   d.consecutive_failures = h.consecutive_failures;
   if (st.server_cert_not_after) {
-    d.server_cert_days_left = static_cast<double>(*st.server_cert_not_after - now_ms / 1000) / 86400.0;
+    d.server_cert_days_left =
+        (static_cast<double>(*st.server_cert_not_after) - static_cast<double>(now_ms) / 1000.0) / 86400.0;
   }
   return d;
 }

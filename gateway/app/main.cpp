@@ -241,7 +241,7 @@ int route(const std::string& path, const std::string& topic, const std::string& 
 }
 
 int sign(const std::string& pk, const std::string& dn, const std::string& mode, const std::string& method,
-         std::string client_id, const std::string& seq, const std::string& timestamp,
+         const std::string& client_id, const std::string& seq, const std::string& timestamp,
          const std::string& secret_file) {
   std::string secret_text;
   if (secret_file == "-") {

@@ -137,7 +137,7 @@ struct durable_queue::impl {
     return it;
   }
 
-  void erase(device_queue& dq, std::deque<entry>::iterator it) {
+  void erase(device_queue& dq, const std::deque<entry>::iterator& it) {
     dq.bytes -= it->bytes;
     total_bytes -= it->bytes;
     if (it->payload) --dq.cached;
@@ -146,7 +146,7 @@ struct durable_queue::impl {
   }
 
   // Removes a message that is being dropped and makes sure it leaves the database too.
-  void drop(device_queue& dq, std::deque<entry>::iterator it) {
+  void drop(device_queue& dq, const std::deque<entry>::iterator& it) {
     auto id = it->id;
     bool durable = it->durable;
     erase(dq, it);

@@ -44,9 +44,8 @@ long client::bio_ctrl(BIO* /*bio*/, int cmd, long /*num*/, void* /*ptr*/) {
   switch (cmd) {
     case BIO_CTRL_FLUSH:
       return 1;
-    // No IP/UDP overhead is subtracted: context_config::mtu already counts UDP payload bytes.
-    case BIO_CTRL_DGRAM_GET_MTU_OVERHEAD:
-      return 0;
+    // BIO_CTRL_DGRAM_GET_MTU_OVERHEAD falls here too: no IP/UDP overhead is subtracted, because
+    // context_config::mtu already counts UDP payload bytes.
     default:
       return 0;
   }

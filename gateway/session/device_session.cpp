@@ -62,10 +62,10 @@ std::optional<T> earliest(std::optional<T> a, std::optional<T> b) {
 
 }  // namespace
 
-device_session::device_session(boost::asio::any_io_executor executor, net::deadline_scheduler& scheduler,
-                               auth_gate& gate, std::uint64_t gate_id, device_identity identity,
-                               std::shared_ptr<const session_options> options, session_events events,
-                               std::uint64_t seed)
+device_session::device_session(const boost::asio::any_io_executor& executor,
+                               net::deadline_scheduler& scheduler, auth_gate& gate, std::uint64_t gate_id,
+                               device_identity identity, std::shared_ptr<const session_options> options,
+                               session_events events, std::uint64_t seed)
     : executor_(executor),
       scheduler_(scheduler),
       slot_(scheduler.add([this](clock::time_point now) { on_timer(now); })),

@@ -82,8 +82,8 @@ class device_session {
  public:
   using clock = std::chrono::steady_clock;
 
-  device_session(boost::asio::any_io_executor executor, net::deadline_scheduler& scheduler, auth_gate& gate,
-                 std::uint64_t gate_id, device_identity identity,
+  device_session(const boost::asio::any_io_executor& executor, net::deadline_scheduler& scheduler,
+                 auth_gate& gate, std::uint64_t gate_id, device_identity identity,
                  std::shared_ptr<const session_options> options, session_events events, std::uint64_t seed);
   device_session(const device_session&) = delete;
   device_session& operator=(const device_session&) = delete;
