@@ -88,7 +88,7 @@ chmod 600 "$work/gateway.yaml"
 "$bin" check-config -c "$work/gateway.yaml"
 "$bin" run -c "$work/gateway.yaml" > "$work/gateway.log" 2>&1 &
 pids+=($!)
-tail -n +1 -f "$work/gateway.log" | sed 's/^/[gateway] /' &
+tail -n +1 -f "$work/gateway.log" | sed -u 's/^/[gateway] /' &
 pids+=($!)
 
 # 5. Simulated sensors: each publishes a reading every second (QoS 1).
