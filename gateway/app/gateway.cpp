@@ -71,6 +71,13 @@ std::uint64_t seed_of(std::string_view id, std::uint64_t salt) {
 
 }  // namespace
 
+std::unordered_map<std::string, bridge::device_info> device_infos_of(const config& cfg) {
+  std::unordered_map<std::string, bridge::device_info> infos;
+  infos.reserve(cfg.devices.size());
+  for (const auto& d : cfg.devices) infos.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
+  return infos;
+}
+
 std::vector<bridge::route_config> to_bridge_routes(const config& cfg) {
   std::vector<bridge::route_config> routes;
   routes.reserve(cfg.routes.size());
@@ -152,8 +159,7 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
   queue_ = bridge::durable_queue::open(qo, ec);
   if (!queue_) throw std::runtime_error("queue.dir " + config_.queue.dir + ": " + ec.message());
 
-  for (const auto& d : config_.devices)
-    device_infos_.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
+  device_infos_ = device_infos_of(config_);
   bridge::route_error rerr;
   router_ = make_router(config_, rerr);
   if (!router_) {
@@ -296,8 +302,7 @@ std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
     if (!o) return std::nullopt;
     options.emplace(mode, std::move(o));
   }
-  std::unordered_map<std::string, bridge::device_info> infos;
-  for (const auto& d : next.devices) infos.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
+  auto infos = device_infos_of(next);
   bridge::route_error rerr;
   {
     // Validate the routes against a throw-away lookup; the real router is made after the swap below.
@@ -320,7 +325,7 @@ std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
   std::unordered_map<std::string, const device_config*> by_config_id;
   for (const auto& d : config_.devices) by_config_id.emplace(d.id, &d);
 
-  // One line per device up to 100 of them (as for state changes); beyond, debug and the summary line only.
+  // One line per device up to 100 of them; beyond, debug only (the "applied: devices +a -r ~c" line counts).
   const auto level = diff.added.size() + diff.removed.size() + diff.changed.size() <= 100
                          ? spdlog::level::info
                          : spdlog::level::debug;

@@ -158,6 +158,9 @@ class gateway {
 
 // The config's routes in the router's terms (used by the gateway and by the `route` dry run, so both agree).
 std::vector<bridge::route_config> to_bridge_routes(const config& cfg);
+// The router's device lookup table: every configured device by id, whatever its shard (other shards' devices
+// route, and are skipped, rather than being dead-lettered as unknown).
+std::unordered_map<std::string, bridge::device_info> device_infos_of(const config& cfg);
 
 // Builds the per-device protocol options from the cloud section (also used by `check-config`).
 std::shared_ptr<session::session_options> make_session_options(const config& cfg, cloud_mode mode,

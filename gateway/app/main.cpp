@@ -202,8 +202,7 @@ int check_config(const std::string& path) {
 int route(const std::string& path, const std::string& topic, const std::string& payload) {
   auto cfg = load_or_report(path);
   if (!cfg) return 1;
-  std::unordered_map<std::string, bridge::device_info> infos;
-  for (const auto& d : cfg->devices) infos.emplace(d.id, bridge::device_info{d.product_key, d.device_name});
+  const auto infos = app::device_infos_of(*cfg);
   const std::vector<bridge::route_config> routes = app::to_bridge_routes(*cfg);
   bridge::route_error rerr;
   auto router = bridge::router::make(
