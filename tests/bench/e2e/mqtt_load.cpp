@@ -93,7 +93,34 @@ int run_pub(const args& a) {
   std::printf("e2e_mqtt_load: connected\n");
   std::fflush(stdout);
 
-  std::deque<mqtt::delivery_token_ptr> pending;
+  // Each unacknowledged publish with what it sent, so that with --reconnect a delivery Paho fails when the
+  // connection drops (MQTT error -1) is published again: at least once, like a real sensor gateway's client
+  // (a repeat reaches the cloud as a duplicate of the same id, which the tests count apart).
+  struct sent {
+    mqtt::delivery_token_ptr token;
+    std::string topic, payload;
+  };
+  std::deque<sent> pending;
+  const auto settle_oldest = [&] {
+    for (;;) {
+      try {
+        pending.front().token->wait();
+        pending.pop_front();
+        return;
+      } catch (const mqtt::exception&) {
+        if (!reconnect) throw;
+        auto& s = pending.front();
+        for (;;) {
+          try {
+            s.token = cli.publish(s.topic, s.payload.data(), s.payload.size(), qos, false);
+            break;
+          } catch (const mqtt::exception&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));  // buffer full while away
+          }
+        }
+      }
+    }
+  };
   const auto t0 = steady::now();
   char topic[96];
   std::string payload;
@@ -112,7 +139,8 @@ int run_pub(const args& a) {
     payload += "}";
     for (;;) {
       try {
-        pending.push_back(cli.publish(topic, payload.data(), payload.size(), qos, false));
+        auto token = cli.publish(topic, payload.data(), payload.size(), qos, false);
+        pending.push_back({std::move(token), topic, payload});
         break;
       } catch (const mqtt::exception& e) {
         // Paho refuses when its in-flight window is full (MQTTASYNC_MAX_BUFFERED / TOO_MANY_...): wait for
@@ -121,17 +149,13 @@ int run_pub(const args& a) {
           std::cerr << "e2e_mqtt_load: publish failed: " << e.what() << "\n";
           return 1;
         }
-        pending.front()->wait();
-        pending.pop_front();
+        settle_oldest();
       }
     }
-    while (static_cast<long long>(pending.size()) >= window) {
-      pending.front()->wait();
-      pending.pop_front();
-    }
+    while (static_cast<long long>(pending.size()) >= window) settle_oldest();
   }
   try {
-    for (auto& t : pending) t->wait();
+    while (!pending.empty()) settle_oldest();
   } catch (const mqtt::exception& e) {
     std::cerr << "e2e_mqtt_load: delivery failed: " << e.what() << "\n";
     return 1;
