@@ -130,6 +130,9 @@ struct cloud_config {
   bool send_signmethod = true;                     // spec §4.1
   std::size_t max_payload = 1024;                  // spec §7: max plaintext bytes, larger is dead-lettered
   std::uint64_t psk_timestamp = 2524608000000ULL;  // spec §12 #10: the DTLS-PSK identity's timestamp
+  // Messages handed to device sessions and not yet answered, over all devices (issue #6.4); devices take
+  // turns (round robin), each holding at most 8.
+  std::uint64_t max_in_flight = 4096;
   coap_transmission_config coap;
   auth_config auth;
 };

@@ -151,6 +151,7 @@ config_diff diff_config(const config& running, const config& fresh, bool ca_cont
     key_compare cmp{d.other_keys};
     cmp("cloud.max_payload", running.cloud.max_payload, fresh.cloud.max_payload);
     cmp("cloud.drop_empty_payloads", running.cloud.drop_empty_payloads, fresh.cloud.drop_empty_payloads);
+    cmp("cloud.max_in_flight", running.cloud.max_in_flight, fresh.cloud.max_in_flight);
     if (!same_shard(running.shard, fresh.shard)) d.other_keys.emplace_back("shard");
   }
 

@@ -691,6 +691,7 @@ void parse_cloud(reporter& r, const YAML::Node& node, cloud_config& c) {
     }
   }
   set_uint(m, r, "psk_timestamp", c.psk_timestamp, 0, 99999999999999ULL);
+  set_uint(m, r, "max_in_flight", c.max_in_flight, 1, 10000000);
   if (auto n = m.get("coap")) {
     map_reader t(r, *n, m.path("coap"));
     if (t.ok()) {

@@ -19,8 +19,9 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// How many queued messages of one device are handed to its session at once. The session sends them one at a
-// time (NSTART 1, per-device order); the window only saves a queue lookup per message.
+// How many queued messages of one device may be handed to its session at once. The session sends them one
+// at a time (NSTART 1, per-device order); the window saves a queue lookup per message and bounds what one
+// stalled device holds of cloud.max_in_flight.
 constexpr std::size_t offer_window = 8;
 
 std::int64_t wall_ms() {
@@ -139,6 +140,7 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
     : io_(io),
       config_(std::move(cfg)),
       scheduler_(io.get_executor()),
+      fair_(offer_window, config_.cloud.max_in_flight),
       housekeeping_(io),
       drain_timer_(io),
       state_log_timer_(io) {
@@ -258,6 +260,9 @@ device_runtime& gateway::add_device(const device_config& d) {
   dev->id = d.id;
   device_runtime& ref = *dev;
   ref.session = make_session(ref, d);
+  ref.slot = fair_.add_device();
+  if (ref.slot >= by_slot_.size()) by_slot_.resize(ref.slot + 1, nullptr);
+  by_slot_[ref.slot] = &ref;
   by_id_.emplace(d.id, &ref);
   devices_.push_back(std::move(dev));
   return ref;
@@ -270,6 +275,7 @@ std::size_t gateway::take_back(device_runtime& dev) {
   const auto handles = dev.session->offered_handles();
   for (const auto h : handles) queue_->release(h);
   dev.offered = 0;
+  fair_.take_back(dev.slot);
   return handles.size();
 }
 
@@ -317,6 +323,7 @@ std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
 
   // 2. Commit: from here on nothing fails.
   config_ = std::move(next);
+  fair_.set_cap(config_.cloud.max_in_flight);
   ca_digest_ = digest;
   options_by_mode_ = std::move(options);
   device_infos_ = std::move(infos);
@@ -341,6 +348,8 @@ std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
         "if it is configured again",
         id, depth);
     by_id_.erase(it);
+    fair_.remove(dev.slot);
+    by_slot_[dev.slot] = nullptr;
     std::erase_if(devices_, [&](const auto& p) { return p.get() == &dev; });
   }
   for (const auto& change : diff.changed) {
@@ -397,7 +406,8 @@ void gateway::start() {
                  queue_->stats().total.depth);
   }
   for (auto& dev : devices_) dev->session->start();
-  for (auto& dev : devices_) feed(*dev);
+  for (auto& dev : devices_) fair_.wake(dev->slot);
+  dispatch();
   mqtt_->start();
   arm_housekeeping();
 }
@@ -544,18 +554,49 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
 }
 
 void gateway::feed(device_runtime& dev) {
-  if (draining_) {
-    check_drained();
+  fair_.wake(dev.slot);
+  dispatch();
+}
+
+// Hands out the free slots of cloud.max_in_flight, round robin over the devices with a durable backlog
+// (bridge::fair_scheduler). Sessions get their messages after the scheduler's turn, and a call that arrives
+// meanwhile (a session settling a message synchronously) only asks for another round, so one device's
+// messages are always offered in queue order.
+void gateway::dispatch() {
+  if (dispatching_) {
+    redispatch_ = true;
     return;
   }
-  if (stopped_ || dev.offered >= offer_window) return;
-  std::error_code ec;
-  auto batch = queue_->peek(dev.id, offer_window - dev.offered, ec);
-  if (ec) spdlog::error("queue: reading the backlog of {} failed: {}", dev.id, ec.message());
-  for (auto& m : batch) {
-    ++dev.offered;
-    dev.session->offer({m.id, std::move(m.cloud_topic), std::move(m.payload)});
-  }
+  dispatching_ = true;
+  std::vector<std::pair<device_runtime*, std::vector<bridge::queued_message>>> offers;
+  do {
+    redispatch_ = false;
+    if (draining_) {
+      check_drained();
+      break;
+    }
+    if (stopped_) break;
+    offers.clear();
+    fair_.run([&](std::size_t slot, std::size_t n) -> std::size_t {
+      device_runtime* dev = by_slot_[slot];
+      // A refused identity takes no slots (it keeps at most its window from before it failed); a reload
+      // that restarts it wakes it again.
+      if (dev->session->state() == session::device_state::failed) return 0;
+      std::error_code ec;
+      auto batch = queue_->peek(dev->id, n, ec);
+      if (ec) spdlog::error("queue: reading the backlog of {} failed: {}", dev->id, ec.message());
+      const std::size_t got = batch.size();
+      if (got > 0) offers.emplace_back(dev, std::move(batch));
+      return got;
+    });
+    for (auto& [dev, batch] : offers) {
+      for (auto& m : batch) {
+        ++dev->offered;
+        dev->session->offer({m.id, std::move(m.cloud_topic), std::move(m.payload)});
+      }
+    }
+  } while (redispatch_);
+  dispatching_ = false;
 }
 
 void gateway::on_acked(device_runtime& dev, std::uint64_t id, std::string platform_id) {
@@ -564,7 +605,8 @@ void gateway::on_acked(device_runtime& dev, std::uint64_t id, std::string platfo
   ++dev.delivered;
   dev.last_platform_id = std::move(platform_id);
   if (dev.offered > 0) --dev.offered;
-  feed(dev);
+  fair_.settled(dev.slot);
+  dispatch();
 }
 
 void gateway::on_dead_lettered(device_runtime& dev, std::uint64_t id, std::string reason, std::uint8_t code) {
@@ -575,7 +617,8 @@ void gateway::on_dead_lettered(device_runtime& dev, std::uint64_t id, std::strin
   ++counters_.dead_lettered;
   ++dev.dead_lettered;
   if (dev.offered > 0) --dev.offered;
-  feed(dev);
+  fair_.settled(dev.slot);
+  dispatch();
 }
 
 void gateway::on_state_changed(device_runtime& dev, const session::state_changed& change) {

@@ -22,6 +22,7 @@
 #include "gateway/app/config_diff.hpp"
 #include "gateway/app/state_change_log.hpp"
 #include "gateway/bridge/durable_queue.hpp"
+#include "gateway/bridge/fair_scheduler.hpp"
 #include "gateway/bridge/router.hpp"
 #include "gateway/mqtt/client.hpp"
 #include "gateway/net/deadline_scheduler.hpp"
@@ -46,6 +47,7 @@ struct gateway_counters {
 struct device_runtime {
   std::string id;
   std::unique_ptr<session::device_session> session;
+  std::size_t slot = 0;     // its index in the gateway's fair_scheduler
   std::size_t offered = 0;  // messages handed to the session and not yet settled
   std::uint64_t delivered = 0;
   std::uint64_t dead_lettered = 0;
@@ -118,7 +120,9 @@ class gateway {
   // The MQTT filters of the routes that can reach a device of this shard.
   std::vector<std::string> wanted_subscriptions() const;
   void on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack);
+  // `dev` may have durable messages to offer: it joins the round robin, and free slots are handed out.
   void feed(device_runtime& dev);
+  void dispatch();
   void on_acked(device_runtime& dev, std::uint64_t id, std::string platform_id);
   void on_dead_lettered(device_runtime& dev, std::uint64_t id, std::string reason, std::uint8_t code);
   void on_state_changed(device_runtime& dev, const session::state_changed& change);
@@ -136,6 +140,11 @@ class gateway {
   std::unordered_map<std::string, bridge::device_info> device_infos_;
   std::vector<std::unique_ptr<device_runtime>> devices_;
   std::unordered_map<std::string, device_runtime*> by_id_;
+  // cloud.max_in_flight, round robin over the devices with a backlog (issue #6.4); slot -> device.
+  bridge::fair_scheduler fair_;
+  std::vector<device_runtime*> by_slot_;
+  bool dispatching_ = false;
+  bool redispatch_ = false;
   std::unordered_map<int, std::shared_ptr<session::session_options>> options_by_mode_;  // by cloud_mode
   std::uint64_t next_gate_id_ = 0;  // auth_gate ids are never reused, so a replaced session cannot clash
   std::string ca_digest_;           // file_digest(cloud.ca_file) when its DTLS context was built

@@ -128,6 +128,8 @@ gateway_report collect_report(gateway& gw, steady::time_point started, std::opti
   r.queue_write_errors = qs.write_errors;
   r.queue_storage_failing = qs.storage_failing;
   r.queue_held_for_space = qs.held_for_space;
+  r.in_flight = gw.in_flight();
+  r.in_flight_cap = gw.cfg().cloud.max_in_flight;
   if (qs.storage_failing && qs.last_error) r.queue_last_error = qs.last_error.message();
   r.drops_queue_full_rejected = qs.total.drops.queue_full_rejected;
   r.drops_queue_full_dropped_oldest = qs.total.drops.queue_full_dropped_oldest;
@@ -203,6 +205,7 @@ nlohmann::json to_json(const gateway_report& r) {
            {"enqueued", r.enqueued},
            {"enqueue_refused", r.enqueue_refused},
            {"delivered", r.delivered},
+           {"in_flight", r.in_flight},
            {"dead_lettered", r.dead_lettered + r.dead_lettered_at_entry},
            {"queue",
             {{"depth", r.queue_depth},

@@ -65,6 +65,8 @@ struct gateway_report {
   std::optional<double> queue_oldest_age_s;
   std::uint64_t queue_write_errors = 0;
   bool queue_storage_failing = false;  // the queue's last commit failed (disk full, I/O); not ready meanwhile
+  std::uint64_t in_flight = 0;         // messages handed to sessions, not yet answered (cloud.max_in_flight)
+  std::uint64_t in_flight_cap = 0;     // cloud.max_in_flight
   std::uint64_t queue_held_for_space = 0;  // accepted messages waiting for disk space, not acknowledged yet
   std::optional<std::string> queue_last_error;  // the queue's last storage error, while failing
   std::uint64_t drops_queue_full_rejected = 0;

@@ -131,6 +131,12 @@ std::string render_metrics(const gateway_report& r, std::size_t max_device_serie
   w.family("gw_messages_empty_dropped_total", "counter",
            "Empty payloads dropped (cloud.drop_empty_payloads).");
   w.sample("gw_messages_empty_dropped_total", "", n(r.empty_dropped));
+  w.family(
+      "gw_cloud_in_flight", "gauge",
+      "Messages handed to device sessions and not yet answered by the cloud (cloud.max_in_flight caps it).");
+  w.sample("gw_cloud_in_flight", "", n(r.in_flight));
+  w.family("gw_cloud_in_flight_cap", "gauge", "cloud.max_in_flight.");
+  w.sample("gw_cloud_in_flight_cap", "", n(r.in_flight_cap));
   w.family("gw_queue_messages", "gauge", "Messages waiting in all device queues.");
   w.sample("gw_queue_messages", "", n(r.queue_depth));
   w.family("gw_queue_bytes", "gauge", "Bytes waiting in all device queues (payload and topics).");

@@ -56,6 +56,7 @@ void gateway_process::write_config(const std::string& mqtt_uri, std::uint16_t cl
     << "  port: " << cloud_port << "\n"
     << (options_.ca_file.empty() ? "" : "  ca_file: " + options_.ca_file + "\n")
     << "  max_payload: " << options_.max_payload << "\n"
+    << "  max_in_flight: " << options_.max_in_flight << "\n"
     << "  coap:\n"
     << "    ack_timeout: " << options_.ack_timeout << "\n"
     << "    max_retransmit: " << options_.max_retransmit << "\n"

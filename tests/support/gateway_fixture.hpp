@@ -35,6 +35,7 @@ struct gateway_options {
   std::string ack_timeout = "1s";        // cloud.coap.ack_timeout
   int max_retransmit = 4;
   int nstart = 1;
+  std::uint64_t max_in_flight = 4096;  // cloud.max_in_flight
   std::string backoff_initial = "200ms";
   std::string backoff_max = "2s";
   double auth_rate_per_s = 1000;

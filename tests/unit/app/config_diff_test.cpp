@@ -145,14 +145,14 @@ TEST(AppConfigDiff, RestartOnlyKeysAreNamedAndKeepTheirRunningValue) {
   yaml b;
   b.mqtt = "mqtt:\n  uri: tcp://127.0.0.1:1884\n  client_id: gw-b\n";
   b.rest = "queue:\n  dir: /tmp/other\nhealth:\n  http: \"127.0.0.1:0\"\nlog:\n  level: debug\n";
-  b.cloud += "  auth:\n    rate_per_s: 5\n  max_payload: 2000\n";
+  b.cloud += "  auth:\n    rate_per_s: 5\n  max_payload: 2000\n  max_in_flight: 100\n";
   const config running = a.load();
   const config fresh = b.load();
   const auto d = diff_config(running, fresh);
   EXPECT_THAT(d.restart_only, ElementsAre("mqtt.uri", "mqtt.client_id", "mqtt.status_topic",
                                           "cloud.auth.rate_per_s", "queue.dir", "health.http"));
   EXPECT_TRUE(d.log_changed);
-  EXPECT_THAT(d.other_keys, ElementsAre("cloud.max_payload"));
+  EXPECT_THAT(d.other_keys, ElementsAre("cloud.max_payload", "cloud.max_in_flight"));
   EXPECT_EQ(d.unchanged, 3u);  // none of these touches a session
 
   const config merged = merge_reloadable(running, fresh);
@@ -162,6 +162,7 @@ TEST(AppConfigDiff, RestartOnlyKeysAreNamedAndKeepTheirRunningValue) {
   EXPECT_EQ(merged.health.http, "");
   EXPECT_EQ(merged.cloud.auth.rate_per_s, running.cloud.auth.rate_per_s);
   EXPECT_EQ(merged.cloud.max_payload, 2000u);  // applied at once
+  EXPECT_EQ(merged.cloud.max_in_flight, 100u);
   EXPECT_EQ(merged.log.level, log_level::debug);
   // After the merge only the applied keys differ: a second reload of the same file reports nothing new.
   EXPECT_THAT(diff_config(merged, fresh).restart_only,

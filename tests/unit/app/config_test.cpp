@@ -58,6 +58,7 @@ TEST(AppConfigExample, LoadsWithDocumentedDefaults) {
   EXPECT_EQ(c.cloud.first_seq, first_seq_rule::offset_plus_one);
   EXPECT_TRUE(c.cloud.treat_4_02_as_token_invalid);
   EXPECT_EQ(c.cloud.max_payload, 1024u);
+  EXPECT_EQ(c.cloud.max_in_flight, 4096u);
   EXPECT_EQ(c.cloud.psk_timestamp, 2524608000000ULL);
   EXPECT_EQ(c.cloud.coap.ack_timeout, 2s);
   EXPECT_EQ(c.cloud.coap.max_retransmit, 4u);
@@ -151,6 +152,16 @@ TEST(AppConfigErrors, ReadyShareIsAFractionAndUnstoredWindowPositive) {
   const auto cfg = load_config_from_string(minimal_device + "health:\n  ready_share: 0.5\n", "gateway.yaml");
   EXPECT_EQ(cfg.health.ready_share, 0.5);
   EXPECT_EQ(cfg.mqtt.max_unstored, 64u);  // the default chosen by measurement (docs/benchmarks.md)
+}
+
+TEST(AppConfigErrors, GlobalInFlightCapIsPositive) {
+  const std::string text = minimal_device +
+                           "cloud:\n"
+                           "  max_in_flight: 0\n";
+  EXPECT_THAT(errors_of(text),
+              ElementsAre("gateway.yaml:6:18: cloud.max_in_flight: value \"0\" out of range [1, 10000000]"));
+  const auto cfg = load_config_from_string(minimal_device + "cloud:\n  max_in_flight: 64\n", "gateway.yaml");
+  EXPECT_EQ(cfg.cloud.max_in_flight, 64u);
 }
 
 TEST(AppConfigErrors, DuplicateDeviceIdNamesBothPlaces) {

@@ -164,6 +164,17 @@ TEST(HealthReady, NotReadyWhileTheQueueCannotWrite) {
   EXPECT_EQ(q.at("last_error"), "queue database full");
 }
 
+TEST(HealthMetrics, InFlightAndItsCap) {
+  gateway_report r;
+  r.in_flight = 37;
+  r.in_flight_cap = 4096;
+  const auto doc = test::parse_prometheus(render_metrics(r));
+  ASSERT_EQ(doc.error, "");
+  EXPECT_EQ(doc.value("gw_cloud_in_flight"), 37);
+  EXPECT_EQ(doc.value("gw_cloud_in_flight_cap"), 4096);
+  EXPECT_EQ(to_json(r).at("gateway").at("in_flight"), 37);
+}
+
 TEST(HealthStatusTable, OneRowPerDeviceColouredOnlyOnRequest) {
   const auto body = to_json(sample_report(2)).dump();
   bool ready = true;
