@@ -73,10 +73,11 @@ struct mqtt_config {
   std::string username;
   gw::app::secret password;
   secret_source password_source = secret_source::none;
-  mqtt_protocol protocol = mqtt_protocol::v3_1_1;
+  mqtt_protocol protocol = mqtt_protocol::v5;
   int qos = 1;                 // subscription QoS, 1 or 2
   bool clean_session = false;  // false: persistent session (QoS 1 queued while away)
   std::chrono::seconds session_expiry = std::chrono::hours(24 * 7);  // MQTT 5 only
+  std::uint64_t receive_maximum = 65535;  // MQTT 5 only: see gw::mqtt::client_options::receive_maximum
   std::chrono::seconds keep_alive{30};
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds reconnect_min{1000};

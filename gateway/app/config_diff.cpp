@@ -65,6 +65,7 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b) 
   cmp("mqtt.qos", m.qos, n.qos);
   cmp("mqtt.clean_session", m.clean_session, n.clean_session);
   cmp("mqtt.session_expiry", m.session_expiry, n.session_expiry);
+  cmp("mqtt.receive_maximum", m.receive_maximum, n.receive_maximum);
   cmp("mqtt.keep_alive", m.keep_alive, n.keep_alive);
   cmp("mqtt.connect_timeout", m.connect_timeout, n.connect_timeout);
   cmp("mqtt.reconnect_min", m.reconnect_min, n.reconnect_min);

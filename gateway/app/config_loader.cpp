@@ -574,6 +574,7 @@ void parse_mqtt(reporter& r, load_state& st, const YAML::Node& node, mqtt_config
   set(m, r, "clean_session", c.clean_session);
   set_duration(m, r, "session_expiry", c.session_expiry, std::chrono::seconds(0),
                std::chrono::seconds(0xFFFFFFFFLL));
+  set_uint(m, r, "receive_maximum", c.receive_maximum, 1, 65535);
   set_duration(m, r, "keep_alive", c.keep_alive, std::chrono::seconds(1), std::chrono::seconds(65535));
   set_duration(m, r, "connect_timeout", c.connect_timeout, std::chrono::seconds(1), std::chrono::hours(1));
   set_duration(m, r, "reconnect_min", c.reconnect_min, std::chrono::milliseconds(100), std::chrono::hours(1));

@@ -15,6 +15,7 @@ gw::mqtt::client_options to_client_options(const mqtt_config& c) {
   o.protocol_version = c.protocol == mqtt_protocol::v5 ? 5 : 4;
   o.clean_session = c.clean_session;
   o.session_expiry = c.session_expiry;
+  o.receive_maximum = static_cast<std::uint16_t>(c.receive_maximum);
   o.keep_alive = c.keep_alive;
   o.connect_timeout = ceil<seconds>(c.connect_timeout);  // Paho takes whole seconds
   o.reconnect_min = ceil<seconds>(c.reconnect_min);

@@ -402,6 +402,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
     c.set_clean_start(o.clean_session);
     ::mqtt::properties props;
     props.add({::mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(o.session_expiry.count())});
+    props.add({::mqtt::property::RECEIVE_MAXIMUM, std::max<int>(o.receive_maximum, 1)});
     c.set_properties(props);
   } else {
     c.set_mqtt_version(MQTTVERSION_3_1_1);

@@ -54,6 +54,11 @@ struct client_options {
   int protocol_version = 4;  // 4 = MQTT 3.1.1, 5 = MQTT 5
   bool clean_session = false;
   std::chrono::seconds session_expiry = std::chrono::hours(24 * 7);  // MQTT 5 only
+  // MQTT 5 only (CONNECT property Receive Maximum, MQTT 5.0 §3.1.2.11.3): how many QoS 1/2 PUBLISHes the
+  // broker may send ahead without our PUBACK. Mosquitto takes it in place of its max_inflight_messages (20);
+  // a burst then waits in the broker's in-flight window rather than in its per-client queue
+  // (max_queued_messages, 1000 in Debian's config), where it would be dropped.
+  std::uint16_t receive_maximum = 65535;
   std::chrono::seconds keep_alive{30};
   std::chrono::seconds connect_timeout{10};
   std::chrono::seconds reconnect_min{1};

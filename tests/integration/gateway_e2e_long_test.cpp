@@ -1,12 +1,10 @@
 // The full sizes of gateway_e2e_test.cpp (label long, not in the default CI run):
 //   ctest --test-dir build/<dir> -L long -R integration_gateway_e2e_long
-// A 30 s cloud silence under load, and bursts of 20,000 and 150,000 messages against Debian's default
-// max_queued_messages 1000. The bursts FAIL today: the gateway takes one message per durable commit
-// (gw::mqtt::client) and falls behind a fast publisher; it stays connected and never receives the excess, so
-// Mosquitto drops what exceeds 1000 queued for it (PUBACKed to the publisher, so nobody retries; inferred
-// from the gateway's counters). Measured: 20,000 published at ~6,000 msg/s, 5,000-9,700 arrived. Kept out of
-// the default run until the gateway keeps up or the documented broker setting (max_queued_messages 0) is the
-// tested configuration.
+// A 30 s cloud silence under load, and a burst of 150,000 messages against Debian's default
+// max_queued_messages 1000. The burst passes because the gateway connects with MQTT 5 and Receive Maximum
+// 65535 (mqtt.receive_maximum): Mosquitto then keeps the backlog in its in-flight window for the gateway, not
+// in the 1000-message per-client queue it drops from. With mqtt.protocol "3.1.1" (Mosquitto's
+// max_inflight_messages 20) the same run lost 6,153 of 150,000 (docs/benchmarks.md).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -49,22 +47,6 @@ TEST(GatewayE2eLong, CloudSilentThirtySecondsUnderLoadThenEverythingArrives) {
   const auto report = check_delivery(recs, 100, 0, 60000);
   EXPECT_TRUE(report.all_once_in_order()) << report;
   std::cout << "silent 30 s under load: " << report << "\n";
-  EXPECT_EQ(gw.stop(), 0) << gw.output();
-}
-
-TEST(GatewayE2eLong, BurstOfTwentyThousandAgainstDebianDefaultQueueLosesNothing) {
-  mosquitto_fixture broker({.max_queued_messages = 1000});
-  cloudsim_process sim({.devices = 20});
-  gateway_process gw(broker.uri(), sim.aes_port(), {.devices = 20});
-  gw.start();
-  ASSERT_TRUE(gw.wait_ready()) << gw.output();
-
-  child_process pub;
-  start_publisher(pub, broker.uri(), 20, 0, 20000, {"--window", "100"});
-  ASSERT_TRUE(wait_published(pub, 60s)) << pub.output();
-  const auto recs = wait_for_first_deliveries(sim, 20, 0, 20000, 60s);
-  const auto report = check_delivery(recs, 20, 0, 20000);
-  EXPECT_TRUE(report.all_once_in_order()) << report << "\n" << mqtt_events(gw.output());
   EXPECT_EQ(gw.stop(), 0) << gw.output();
 }
 

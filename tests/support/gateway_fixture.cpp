@@ -48,6 +48,7 @@ void gateway_process::write_config(const std::string& mqtt_uri, std::uint16_t cl
     << "mqtt:\n"
     << "  uri: " << mqtt_uri << "\n"
     << "  client_id: " << options_.client_id << "\n"
+    << "  protocol: \"" << options_.mqtt_protocol << "\"\n"
     << "  reconnect_min: 1s\n"
     << "  reconnect_max: 2s\n"
     << "cloud:\n"

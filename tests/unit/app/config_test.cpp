@@ -49,6 +49,8 @@ TEST(AppConfigExample, LoadsWithDocumentedDefaults) {
   const config c = load_config(GW_EXAMPLE_CONFIG);
   EXPECT_EQ(c.mqtt.uri, "tcp://127.0.0.1:1883");
   EXPECT_EQ(c.mqtt.qos, 1);
+  EXPECT_EQ(c.mqtt.protocol, mqtt_protocol::v5);
+  EXPECT_EQ(c.mqtt.receive_maximum, 65535u);
   EXPECT_FALSE(c.mqtt.clean_session);
   EXPECT_EQ(c.mqtt.status_topic, "mqtt-coap-gateway/mqtt-coap-gateway/status");
   EXPECT_EQ(c.cloud.region, "cn-shanghai");
@@ -449,6 +451,7 @@ TEST(AppConfigMqtt, MapsOntoAdapterOptions) {
                                                "  password: \"${env:GW_TEST_MQTT_PASSWORD}\"\n"
                                                "  protocol: \"5\"\n"
                                                "  qos: 2\n"
+                                               "  receive_maximum: 500\n"
                                                "  reconnect_min: 1500ms\n",
                                            "g.yaml");
   const auto o = to_client_options(c.mqtt);
@@ -456,6 +459,7 @@ TEST(AppConfigMqtt, MapsOntoAdapterOptions) {
   EXPECT_EQ(o.client_id, "gw-7");
   EXPECT_EQ(o.password, "pw");
   EXPECT_EQ(o.protocol_version, 5);
+  EXPECT_EQ(o.receive_maximum, 500u);
   EXPECT_TRUE(o.tls);
   EXPECT_EQ(o.reconnect_min, std::chrono::seconds(2));
   EXPECT_EQ(o.status_topic, "mqtt-coap-gateway/gw-7/status");

@@ -441,6 +441,11 @@ TEST(MqttClient, ConnectOptionsCarryWillSessionAndReconnect) {
   EXPECT_TRUE(c.get_automatic_reconnect());
   EXPECT_EQ(::mqtt::get<uint32_t>(c.get_properties(), ::mqtt::property::SESSION_EXPIRY_INTERVAL),
             7u * 24 * 3600);
+  EXPECT_EQ(::mqtt::get<uint16_t>(c.get_properties(), ::mqtt::property::RECEIVE_MAXIMUM), 65535u);
+  o.receive_maximum = 100;
+  EXPECT_EQ(::mqtt::get<uint16_t>(client::make_connect_options(o).get_properties(),
+                                  ::mqtt::property::RECEIVE_MAXIMUM),
+            100u);
   o.protocol_version = 4;
   EXPECT_FALSE(client::make_connect_options(o).is_clean_session());
   o.reconnect_min = std::chrono::seconds(0);  // e.g. 500ms truncated: must not become a tight retry loop
