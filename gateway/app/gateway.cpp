@@ -183,6 +183,10 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
                              rerr.message);
   }
 
+  if (config_.cloud.coap.resume_on_answer) {
+    resume_ = std::make_unique<path_resume>(scheduler_, config_.cloud.coap.resume_rate_per_s,
+                                            config_.cloud.coap.ack_timeout);
+  }
   std::unordered_map<int, std::shared_ptr<session::session_options>> options_by_mode;
   std::uint64_t gate_id = 0;
   for (const auto& d : config_.devices) {
@@ -216,9 +220,20 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
       on_dead_lettered(*raw, h, std::move(reason), code);
     };
     events.state_changed = [this, raw](const session::state_changed& c) { on_state_changed(*raw, c); };
+    std::optional<std::size_t> resume_group;
+    if (resume_) {
+      resume_group = resume_->group(ident.address + ":" + std::to_string(ident.port));
+      events.answered_after_timeouts = [this, g = *resume_group](session::clock_time_point now) {
+        resume_->answered(g, now);
+      };
+    }
     dev->session = std::make_unique<session::device_session>(
         io_.get_executor(), scheduler_, *gate_, gate_id++, std::move(ident), opts, std::move(events),
         seed_of(d.id, static_cast<std::uint64_t>(wall_ms())));
+    if (resume_group) {
+      resume_->add(*resume_group,
+                   [s = dev->session.get()](session::clock_time_point now) { return s->resume(now); });
+    }
     by_id_.emplace(d.id, raw);
     devices_.push_back(std::move(dev));
   }
