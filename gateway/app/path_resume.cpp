@@ -12,6 +12,7 @@ namespace {
 // nothing to resume costs one check each, at most this many per tick.
 constexpr auto base_tick = std::chrono::milliseconds(10);
 constexpr std::size_t max_scan_per_tick = 4096;
+constexpr std::size_t outage_sessions = 10;
 
 }  // namespace
 
@@ -56,8 +57,8 @@ void path_resume::answered(std::size_t group, time_point now) {
   g.resumed = 0;
   g.last_round = now;
   ++rounds_;
-  spdlog::info("cloud {} answers again after timeouts: resuming its {} device session(s) now", g.endpoint,
-               g.members.size());
+  spdlog::debug("cloud {} answers again after timeouts: resuming its {} device session(s) now", g.endpoint,
+                g.members.size());
   scheduler_.schedule(slot_, now);  // on the next loop turn, never from inside the answering session
 }
 
@@ -79,7 +80,9 @@ void path_resume::on_tick(time_point now) {
       continue;
     }
     g.active = false;
-    spdlog::info("cloud {}: {} device session(s) resumed", g.endpoint, g.resumed);
+    // A few resumed sessions are ordinary packet loss (debug); many are the end of an outage (info).
+    spdlog::log(g.resumed >= outage_sessions ? spdlog::level::info : spdlog::level::debug,
+                "cloud {} answers again after timeouts: {} device session(s) resumed", g.endpoint, g.resumed);
   }
   scheduler_.schedule(slot_, more ? std::optional<time_point>(now + tick_) : std::nullopt);
 }
