@@ -44,8 +44,16 @@ std::size_t path_resume::group(const std::string& endpoint) {
   return it->second;
 }
 
-void path_resume::add(std::size_t group, resume_fn fn) {
-  if (group < groups_.size()) groups_[group].members.push_back(std::move(fn));
+path_resume::member path_resume::add(std::size_t group, resume_fn fn) {
+  if (group >= groups_.size()) return {group, 0};
+  groups_[group].members.push_back(std::move(fn));
+  return {group, groups_[group].members.size() - 1};
+}
+
+void path_resume::remove(member m) {
+  if (m.group < groups_.size() && m.index < groups_[m.group].members.size()) {
+    groups_[m.group].members[m.index] = nullptr;
+  }
 }
 
 void path_resume::answered(std::size_t group, time_point now) {
@@ -69,7 +77,7 @@ void path_resume::on_tick(time_point now) {
     std::size_t woken = 0;
     std::size_t scanned = 0;
     while (g.cursor < g.members.size() && woken < per_tick_ && scanned < max_scan_per_tick) {
-      if (g.members[g.cursor](now)) ++woken;
+      if (g.members[g.cursor] && g.members[g.cursor](now)) ++woken;
       ++g.cursor;
       ++scanned;
     }

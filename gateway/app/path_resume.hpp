@@ -35,7 +35,13 @@ class path_resume {
 
   // The group of `endpoint` ("host:port"), created on first use.
   std::size_t group(const std::string& endpoint);
-  void add(std::size_t group, resume_fn fn);
+  struct member {
+    std::size_t group = 0;
+    std::size_t index = 0;
+  };
+  member add(std::size_t group, resume_fn fn);
+  // Forgets a member (its session is destroyed, e.g. the device was removed or replaced by a reload).
+  void remove(member m);
   // A session of `group` was answered after timeouts. Never resumes anyone synchronously.
   void answered(std::size_t group, time_point now);
 

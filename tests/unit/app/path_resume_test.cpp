@@ -33,6 +33,9 @@ TEST(PathResume, ResumesTheGroupInPacedBatchesNeverSynchronously) {
     });
   }
   resume.add(b, [&](clock_type::time_point) { return ++calls_b, true; });
+  int calls_removed = 0;
+  const auto gone = resume.add(a, [&](clock_type::time_point) { return ++calls_removed, true; });
+  resume.remove(gone);  // its session was destroyed (reload): never called again
 
   resume.answered(a, clock_type::now());
   EXPECT_EQ(std::count(calls_a.begin(), calls_a.end(), 1), 0);  // not from inside the answering session
@@ -44,6 +47,7 @@ TEST(PathResume, ResumesTheGroupInPacedBatchesNeverSynchronously) {
   }
   EXPECT_EQ(std::count(calls_a.begin(), calls_a.end(), 1), 35);  // each member once
   EXPECT_EQ(calls_b, 0);
+  EXPECT_EQ(calls_removed, 0);
   EXPECT_EQ(resume.rounds(), 1U);
   // Batches of at most 10 resumed sessions (12 calls when 2 had nothing to resume), over >= 3 ticks.
   EXPECT_GE(batch_sizes.size(), 3U);
