@@ -167,6 +167,10 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
                              rerr.message);
   }
 
+  if (config_.cloud.coap.resume_on_answer) {
+    resume_ = std::make_unique<path_resume>(scheduler_, config_.cloud.coap.resume_rate_per_s,
+                                            config_.cloud.coap.ack_timeout);
+  }
   ca_digest_ = file_digest(config_.cloud.ca_file);
   for (const auto& d : config_.devices) {
     // Other shards' devices stay in device_infos_ (so their topics route, and are skipped, not dead-lettered)
@@ -247,10 +251,21 @@ std::unique_ptr<session::device_session> gateway::make_session(device_runtime& d
     on_dead_lettered(*raw, h, std::move(reason), code);
   };
   events.state_changed = [this, raw](const session::state_changed& c) { on_state_changed(*raw, c); };
-  return std::make_unique<session::device_session>(
+  std::optional<std::size_t> resume_group;
+  if (resume_) {
+    resume_group = resume_->group(ident.address + ":" + std::to_string(ident.port));
+    events.answered_after_timeouts = [this, g = *resume_group](session::clock_time_point now) {
+      resume_->answered(g, now);
+    };
+  }
+  auto s = std::make_unique<session::device_session>(
       io_.get_executor(), scheduler_, *gate_, next_gate_id_++, std::move(ident),
       options_by_mode_.at(static_cast<int>(d.mode)), std::move(events),
       seed_of(d.id, static_cast<std::uint64_t>(wall_ms())));
+  if (resume_group) {
+    resume_->add(*resume_group, [p = s.get()](session::clock_time_point now) { return p->resume(now); });
+  }
+  return s;
 }
 
 device_runtime& gateway::add_device(const device_config& d) {

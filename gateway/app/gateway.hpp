@@ -20,6 +20,7 @@
 
 #include "gateway/app/config.hpp"
 #include "gateway/app/config_diff.hpp"
+#include "gateway/app/path_resume.hpp"
 #include "gateway/app/state_change_log.hpp"
 #include "gateway/bridge/durable_queue.hpp"
 #include "gateway/bridge/router.hpp"
@@ -131,6 +132,7 @@ class gateway {
   config config_;
   net::deadline_scheduler scheduler_;
   std::unique_ptr<session::auth_gate> gate_;
+  std::unique_ptr<path_resume> resume_;  // cloud.coap.resume_on_answer; null when off
   std::unique_ptr<bridge::durable_queue> queue_;
   std::optional<bridge::router> router_;
   std::unordered_map<std::string, bridge::device_info> device_infos_;
