@@ -46,14 +46,29 @@ std::size_t path_resume::group(const std::string& endpoint) {
 
 path_resume::member path_resume::add(std::size_t group, resume_fn fn) {
   if (group >= groups_.size()) return {group, 0};
-  groups_[group].members.push_back(std::move(fn));
-  return {group, groups_[group].members.size() - 1};
+  group_state& g = groups_[group];
+  if (!g.free.empty()) {
+    // A reused slot behind the cursor of a running round is not resumed by that round: its session is new.
+    const std::size_t index = g.free.back();
+    g.free.pop_back();
+    g.members[index] = std::move(fn);
+    return {group, index};
+  }
+  g.members.push_back(std::move(fn));
+  return {group, g.members.size() - 1};
 }
 
 void path_resume::remove(member m) {
-  if (m.group < groups_.size() && m.index < groups_[m.group].members.size()) {
-    groups_[m.group].members[m.index] = nullptr;
-  }
+  if (m.group >= groups_.size()) return;
+  group_state& g = groups_[m.group];
+  if (m.index >= g.members.size() || !g.members[m.index]) return;
+  g.members[m.index] = nullptr;
+  g.free.push_back(m.index);
+}
+
+std::size_t path_resume::members(std::size_t group) const {
+  if (group >= groups_.size()) return 0;
+  return groups_[group].members.size() - groups_[group].free.size();
 }
 
 void path_resume::answered(std::size_t group, time_point now) {
@@ -66,7 +81,7 @@ void path_resume::answered(std::size_t group, time_point now) {
   g.last_round = now;
   ++rounds_;
   spdlog::debug("cloud {} answers again after timeouts: resuming its {} device session(s) now", g.endpoint,
-                g.members.size());
+                members(group));
   scheduler_.schedule(slot_, now);  // on the next loop turn, never from inside the answering session
 }
 

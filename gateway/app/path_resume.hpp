@@ -39,9 +39,13 @@ class path_resume {
     std::size_t group = 0;
     std::size_t index = 0;
   };
+  // Reuses the slot of a removed member, so reloads that replace sessions do not grow the group.
   member add(std::size_t group, resume_fn fn);
-  // Forgets a member (its session is destroyed, e.g. the device was removed or replaced by a reload).
+  // Forgets a member (its session is destroyed, e.g. the device was removed or replaced by a reload). Call it
+  // before the session goes: a round calls every live member. Removing twice is harmless.
   void remove(member m);
+  // Live members of `group` (0 for an unknown group).
+  std::size_t members(std::size_t group) const;
   // A session of `group` was answered after timeouts. Never resumes anyone synchronously.
   void answered(std::size_t group, time_point now);
 
@@ -51,7 +55,8 @@ class path_resume {
  private:
   struct group_state {
     std::string endpoint;
-    std::vector<resume_fn> members;
+    std::vector<resume_fn> members;  // removed members are empty and their index is in `free`
+    std::vector<std::size_t> free;
     std::optional<time_point> last_round;
     bool active = false;
     std::size_t cursor = 0;

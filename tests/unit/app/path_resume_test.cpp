@@ -61,5 +61,35 @@ TEST(PathResume, ResumesTheGroupInPacedBatchesNeverSynchronously) {
   EXPECT_EQ(resume.rounds(), 2U);
 }
 
+// A reload replaces sessions: remove() frees the slot for the next add(), so the group does not grow, and a
+// round calls only the live members (members() counts them; the debug line names that number).
+TEST(PathResume, RemovedSlotsAreReusedAndNeverCalled) {
+  boost::asio::io_context io;
+  net::deadline_scheduler scheduler(io.get_executor());
+  path_resume resume(scheduler, 1000.0, 2s);
+  const std::size_t g = resume.group("10.0.0.1:5682");
+  std::vector<int> calls(3, 0);
+  std::vector<path_resume::member> m;
+  for (std::size_t i = 0; i < 3; ++i) {
+    m.push_back(resume.add(g, [&, i](clock_type::time_point) { return ++calls[i], true; }));
+  }
+  EXPECT_EQ(resume.members(g), 3U);
+  resume.remove(m[1]);
+  resume.remove(m[1]);  // twice: harmless
+  EXPECT_EQ(resume.members(g), 2U);
+  int calls_new = 0;
+  const auto again = resume.add(g, [&](clock_type::time_point) { return ++calls_new, true; });
+  EXPECT_EQ(again.index, m[1].index);  // the freed slot
+  EXPECT_EQ(resume.members(g), 3U);
+  EXPECT_EQ(resume.members(g + 1), 0U);
+
+  resume.answered(g, clock_type::now());
+  while (resume.resumed() < 3) ASSERT_EQ(io.run_one_for(1s), 1U);
+  EXPECT_EQ(calls[0], 1);
+  EXPECT_EQ(calls[1], 0);
+  EXPECT_EQ(calls[2], 1);
+  EXPECT_EQ(calls_new, 1);
+}
+
 }  // namespace
 }  // namespace gw::app
