@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <stdexcept>
+#include <unordered_set>
 #include <utility>
 
 #include "gateway/app/config_mqtt.hpp"
@@ -60,6 +61,11 @@ session::backoff_config to_backoff(const backoff_config& b) {
   out.max = b.max;
   out.jitter = b.jitter ? session::jitter_mode::equal : session::jitter_mode::none;
   return out;
+}
+
+// path_resume's group key: the cloud endpoint the session sends to.
+std::string endpoint_of(const device_config& d) {
+  return (d.address.empty() ? d.host : d.address) + ":" + std::to_string(d.port);
 }
 
 // A stable per-device seed: sessions of different devices never share MIDs, tokens or jitter.
@@ -251,21 +257,21 @@ std::unique_ptr<session::device_session> gateway::make_session(device_runtime& d
     on_dead_lettered(*raw, h, std::move(reason), code);
   };
   events.state_changed = [this, raw](const session::state_changed& c) { on_state_changed(*raw, c); };
-  std::optional<std::size_t> resume_group;
   if (resume_) {
-    resume_group = resume_->group(ident.address + ":" + std::to_string(ident.port));
-    events.answered_after_timeouts = [this, g = *resume_group](session::clock_time_point now) {
-      resume_->answered(g, now);
-    };
+    events.answered_after_timeouts = [this, g = resume_->group(endpoint_of(d))](
+                                         session::clock_time_point now) { resume_->answered(g, now); };
   }
-  auto s = std::make_unique<session::device_session>(
+  return std::make_unique<session::device_session>(
       io_.get_executor(), scheduler_, *gate_, next_gate_id_++, std::move(ident),
       options_by_mode_.at(static_cast<int>(d.mode)), std::move(events),
       seed_of(d.id, static_cast<std::uint64_t>(wall_ms())));
-  if (resume_group) {
-    resume_->add(*resume_group, [p = s.get()](session::clock_time_point now) { return p->resume(now); });
-  }
-  return s;
+}
+
+void gateway::join_resume(device_runtime& dev, const device_config& d) {
+  if (!resume_) return;
+  dev.resume_member =
+      resume_->add(resume_->group(endpoint_of(d)),
+                   [s = dev.session.get()](session::clock_time_point now) { return s->resume(now); });
 }
 
 device_runtime& gateway::add_device(const device_config& d) {
@@ -273,12 +279,16 @@ device_runtime& gateway::add_device(const device_config& d) {
   dev->id = d.id;
   device_runtime& ref = *dev;
   ref.session = make_session(ref, d);
+  join_resume(ref, d);
   by_id_.emplace(d.id, &ref);
   devices_.push_back(std::move(dev));
   return ref;
 }
 
 std::size_t gateway::take_back(device_runtime& dev) {
+  // path_resume holds a pointer to the session: out before the session is destroyed or replaced.
+  if (resume_ && dev.resume_member) resume_->remove(*dev.resume_member);
+  dev.resume_member.reset();
   // The FSM puts what was in flight back as pending (retry_later) and closes the transport; nothing is
   // reported acked, so every offered message is still queued and only its lease has to end.
   dev.session->stop();
@@ -286,6 +296,15 @@ std::size_t gateway::take_back(device_runtime& dev) {
   for (const auto h : handles) queue_->release(h);
   dev.offered = 0;
   return handles.size();
+}
+
+std::size_t gateway::restart_session(device_runtime& dev, const device_config& d) {
+  const std::size_t released = take_back(dev);
+  dev.session = make_session(dev, d);
+  join_resume(dev, d);
+  dev.session->start();
+  feed(dev);
+  return released;
 }
 
 std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
@@ -358,18 +377,31 @@ std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
     by_id_.erase(it);
     std::erase_if(devices_, [&](const auto& p) { return p.get() == &dev; });
   }
+  // Unchanged devices whose session gave up (failed: e.g. /auth refused max_auth_rejections times, a secret
+  // the operator has since fixed on the platform side) get a new session: a reload retries them. Healthy
+  // unchanged sessions are not touched.
+  {
+    std::unordered_set<std::string> changed_ids;
+    for (const auto& change : diff.changed) changed_ids.insert(change.id);
+    for (auto& dev : devices_) {
+      if (dev->session->state() != session::device_state::failed || changed_ids.count(dev->id) != 0) continue;
+      auto cfg_it = by_config_id.find(dev->id);
+      if (cfg_it == by_config_id.end()) continue;
+      spdlog::info("reload: device {} was failed; its session restarts, {} queued message(s) kept", dev->id,
+                   queue_->stats(dev->id).depth);
+      result.released += restart_session(*dev, *cfg_it->second);
+      result.retried.push_back(dev->id);
+    }
+  }
   for (const auto& change : diff.changed) {
     auto it = by_id_.find(change.id);
     if (it == by_id_.end()) continue;
     device_runtime& dev = *it->second;
-    result.released += take_back(dev);
     std::string why;
     for (const auto& w : change.why) why += (why.empty() ? "" : ", ") + w;
     spdlog::log(level, "reload: device {} changed ({}); its session restarts, {} queued message(s) kept",
                 change.id, why, queue_->stats(change.id).depth);
-    dev.session = make_session(dev, *by_config_id.at(change.id));
-    dev.session->start();
-    feed(dev);
+    result.released += restart_session(dev, *by_config_id.at(change.id));
   }
   for (const auto& id : diff.added) {
     device_runtime& dev = add_device(*by_config_id.at(id));
