@@ -302,7 +302,7 @@ TEST(GatewayReload, RemovedAndReplacedSessionsLeaveThePathResumeGroup) {
     ASSERT_TRUE(wait_published(pub, 10s)) << pub.output();
   }
   auto recs = sim.wait_for_records(2, 20s);
-  ASSERT_EQ(recs.size(), 2u);
+  ASSERT_EQ(recs.size(), 2u) << gw.output();  // an ASan report of the gateway shows here
   ASSERT_TRUE(gw.wait_for_log("answers again after timeouts: resuming its 2 device session(s) now", 5s))
       << gw.output();
   EXPECT_EQ(count_of(gw.output(), "resuming its 4 device session(s)"), 0u) << gw.output();
