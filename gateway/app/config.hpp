@@ -96,6 +96,12 @@ struct coap_transmission_config {
   unsigned nstart = 1;                           // RFC 7252 §4.7, per device
   std::chrono::milliseconds auth_timeout{5000};  // spec §7: on top of retransmission
   bool send_uri_host = false;                    // spec §7/§12: the SDK sends no Uri-Host/Uri-Port
+  // Issue #6 item 4: when a device to a cloud host:port gets an answer after timeouts, the other devices to
+  // it that wait in CON back-off retransmit at once (and back-offs caused by silence end), instead of
+  // waiting up to 16 s for their next exponential retransmission. Deliberately shortens RFC 7252 §4.2's
+  // back-off, only on positive evidence that the path works.
+  bool resume_on_answer = true;
+  double resume_rate_per_s = 1000.0;  // such wake-ups per second, all devices of one host:port together
 };
 
 struct backoff_config {

@@ -78,6 +78,9 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b) 
   cmp("mqtt.tls.key_file", m.tls.key_file, n.tls.key_file);
   cmp("mqtt.tls.verify", m.tls.verify, n.tls.verify);
   cmp("cloud.auth.rate_per_s", a.cloud.auth.rate_per_s, b.cloud.auth.rate_per_s);
+  // path_resume is built once with them and the sessions' answer callbacks point into it (gateway.cpp).
+  cmp("cloud.coap.resume_on_answer", a.cloud.coap.resume_on_answer, b.cloud.coap.resume_on_answer);
+  cmp("cloud.coap.resume_rate_per_s", a.cloud.coap.resume_rate_per_s, b.cloud.coap.resume_rate_per_s);
   const queue_config& q = a.queue;
   const queue_config& r = b.queue;
   cmp("queue.dir", q.dir, r.dir);
@@ -186,6 +189,8 @@ config merge_reloadable(const config& running, config fresh) {
   fresh.queue = running.queue;
   fresh.health = running.health;
   fresh.cloud.auth.rate_per_s = running.cloud.auth.rate_per_s;
+  fresh.cloud.coap.resume_on_answer = running.cloud.coap.resume_on_answer;
+  fresh.cloud.coap.resume_rate_per_s = running.cloud.coap.resume_rate_per_s;
   return fresh;
 }
 

@@ -9,9 +9,10 @@
 //  - session keys (cloud.* settings every session is built with: coap.*, auth.backoff, sign,
 //  token_option...):
 //    applied by restarting every session with the new settings; the broker connection stays;
-//  - restart-only keys (mqtt.*, queue.*, health.*, cloud.auth.rate_per_s): the objects built from them (the
-//    Paho client, the SQLite queue, the HTTP listener, the auth rate limiter) live as long as the process, so
-//    a changed value is reported and the running value stays (merge_reloadable).
+//  - restart-only keys (mqtt.*, queue.*, health.*, cloud.auth.rate_per_s, cloud.coap.resume_on_answer,
+//    cloud.coap.resume_rate_per_s): the objects built from them (the Paho client, the SQLite queue, the HTTP
+//    listener, the auth rate limiter, path_resume) live as long as the process, so a changed value is
+//    reported and the running value stays (merge_reloadable).
 // cloud.region, host, address, port, mode and client_id are templates the loader resolves into each device,
 // so they show up as changed devices, not as keys.
 

@@ -707,6 +707,10 @@ void parse_cloud(reporter& r, const YAML::Node& node, cloud_config& c) {
       set_duration(t, r, "auth_timeout", p.auth_timeout, std::chrono::milliseconds(100),
                    std::chrono::minutes(10));
       set(t, r, "send_uri_host", p.send_uri_host);
+      set(t, r, "resume_on_answer", p.resume_on_answer);
+      if (auto f = t.get("resume_rate_per_s")) {
+        if (auto v = as_double(r, *f, t.path("resume_rate_per_s"), 1.0, 1000000.0)) p.resume_rate_per_s = *v;
+      }
       t.finish();
     }
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <stdexcept>
+#include <unordered_set>
 #include <utility>
 
 #include "gateway/app/config_mqtt.hpp"
@@ -61,6 +62,11 @@ session::backoff_config to_backoff(const backoff_config& b) {
   out.max = b.max;
   out.jitter = b.jitter ? session::jitter_mode::equal : session::jitter_mode::none;
   return out;
+}
+
+// path_resume's group key: the cloud endpoint the session sends to.
+std::string endpoint_of(const device_config& d) {
+  return (d.address.empty() ? d.host : d.address) + ":" + std::to_string(d.port);
 }
 
 // A stable per-device seed: sessions of different devices never share MIDs, tokens or jitter.
@@ -169,6 +175,10 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
                              rerr.message);
   }
 
+  if (config_.cloud.coap.resume_on_answer) {
+    resume_ = std::make_unique<path_resume>(scheduler_, config_.cloud.coap.resume_rate_per_s,
+                                            config_.cloud.coap.ack_timeout);
+  }
   ca_digest_ = file_digest(config_.cloud.ca_file);
   for (const auto& d : config_.devices) {
     // Other shards' devices stay in device_infos_ (so their topics route, and are skipped, not dead-lettered)
@@ -249,10 +259,21 @@ std::unique_ptr<session::device_session> gateway::make_session(device_runtime& d
     on_dead_lettered(*raw, h, std::move(reason), code);
   };
   events.state_changed = [this, raw](const session::state_changed& c) { on_state_changed(*raw, c); };
+  if (resume_) {
+    events.answered_after_timeouts = [this, g = resume_->group(endpoint_of(d))](
+                                         session::clock_time_point now) { resume_->answered(g, now); };
+  }
   return std::make_unique<session::device_session>(
       io_.get_executor(), scheduler_, *gate_, next_gate_id_++, std::move(ident),
       options_by_mode_.at(static_cast<int>(d.mode)), std::move(events),
       seed_of(d.id, static_cast<std::uint64_t>(wall_ms())));
+}
+
+void gateway::join_resume(device_runtime& dev, const device_config& d) {
+  if (!resume_) return;
+  dev.resume_member =
+      resume_->add(resume_->group(endpoint_of(d)),
+                   [s = dev.session.get()](session::clock_time_point now) { return s->resume(now); });
 }
 
 device_runtime& gateway::add_device(const device_config& d) {
@@ -263,12 +284,16 @@ device_runtime& gateway::add_device(const device_config& d) {
   ref.slot = fair_.add_device();
   if (ref.slot >= by_slot_.size()) by_slot_.resize(ref.slot + 1, nullptr);
   by_slot_[ref.slot] = &ref;
+  join_resume(ref, d);
   by_id_.emplace(d.id, &ref);
   devices_.push_back(std::move(dev));
   return ref;
 }
 
 std::size_t gateway::take_back(device_runtime& dev) {
+  // path_resume holds a pointer to the session: out before the session is destroyed or replaced.
+  if (resume_ && dev.resume_member) resume_->remove(*dev.resume_member);
+  dev.resume_member.reset();
   // The FSM puts what was in flight back as pending (retry_later) and closes the transport; nothing is
   // reported acked, so every offered message is still queued and only its lease has to end.
   dev.session->stop();
@@ -277,6 +302,15 @@ std::size_t gateway::take_back(device_runtime& dev) {
   dev.offered = 0;
   fair_.take_back(dev.slot);
   return handles.size();
+}
+
+std::size_t gateway::restart_session(device_runtime& dev, const device_config& d) {
+  const std::size_t released = take_back(dev);
+  dev.session = make_session(dev, d);
+  join_resume(dev, d);
+  dev.session->start();
+  feed(dev);
+  return released;
 }
 
 std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
@@ -352,18 +386,31 @@ std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
     by_slot_[dev.slot] = nullptr;
     std::erase_if(devices_, [&](const auto& p) { return p.get() == &dev; });
   }
+  // Unchanged devices whose session gave up (failed: e.g. /auth refused max_auth_rejections times, a secret
+  // the operator has since fixed on the platform side) get a new session: a reload retries them. Healthy
+  // unchanged sessions are not touched.
+  {
+    std::unordered_set<std::string> changed_ids;
+    for (const auto& change : diff.changed) changed_ids.insert(change.id);
+    for (auto& dev : devices_) {
+      if (dev->session->state() != session::device_state::failed || changed_ids.count(dev->id) != 0) continue;
+      auto cfg_it = by_config_id.find(dev->id);
+      if (cfg_it == by_config_id.end()) continue;
+      spdlog::info("reload: device {} was failed; its session restarts, {} queued message(s) kept", dev->id,
+                   queue_->stats(dev->id).depth);
+      result.released += restart_session(*dev, *cfg_it->second);
+      result.retried.push_back(dev->id);
+    }
+  }
   for (const auto& change : diff.changed) {
     auto it = by_id_.find(change.id);
     if (it == by_id_.end()) continue;
     device_runtime& dev = *it->second;
-    result.released += take_back(dev);
     std::string why;
     for (const auto& w : change.why) why += (why.empty() ? "" : ", ") + w;
     spdlog::log(level, "reload: device {} changed ({}); its session restarts, {} queued message(s) kept",
                 change.id, why, queue_->stats(change.id).depth);
-    dev.session = make_session(dev, *by_config_id.at(change.id));
-    dev.session->start();
-    feed(dev);
+    result.released += restart_session(dev, *by_config_id.at(change.id));
   }
   for (const auto& id : diff.added) {
     device_runtime& dev = add_device(*by_config_id.at(id));
@@ -419,7 +466,12 @@ void gateway::stop() {
   drain_timer_.cancel();
   drain_done_ = nullptr;
   if (mqtt_) mqtt_->stop();
-  for (auto& dev : devices_) dev->session->stop();
+  for (auto& dev : devices_) {
+    // A resume round may still be scheduled: it must not wake a stopped session.
+    if (resume_ && dev->resume_member) resume_->remove(*dev->resume_member);
+    dev->resume_member.reset();
+    dev->session->stop();
+  }
   // The stop's own state changes may have opened a summary window: write it now, not after the loop ends.
   if (auto summary = state_log_.flush(std::chrono::steady_clock::time_point::max()))
     spdlog::info("{}", *summary);

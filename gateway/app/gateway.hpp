@@ -20,6 +20,7 @@
 
 #include "gateway/app/config.hpp"
 #include "gateway/app/config_diff.hpp"
+#include "gateway/app/path_resume.hpp"
 #include "gateway/app/state_change_log.hpp"
 #include "gateway/bridge/durable_queue.hpp"
 #include "gateway/bridge/fair_scheduler.hpp"
@@ -52,6 +53,9 @@ struct device_runtime {
   std::uint64_t delivered = 0;
   std::uint64_t dead_lettered = 0;
   std::string last_platform_id;  // option 2090 of the last delivery (spec §5.4)
+  // The session's entry in path_resume (cloud.coap.resume_on_answer); removed before the session is
+  // destroyed.
+  std::optional<path_resume::member> resume_member;
 };
 
 // What a reload did: the diff it applied and what followed from it (the log line, tests).
@@ -60,6 +64,7 @@ struct reload_result {
   std::vector<std::string> subscribed;    // MQTT filters added
   std::vector<std::string> unsubscribed;  // MQTT filters removed
   std::size_t released = 0;               // unsettled messages of stopped sessions, back to the queue
+  std::vector<std::string> retried;       // unchanged devices whose session was `failed`: restarted
 };
 
 class gateway {
@@ -91,10 +96,14 @@ class gateway {
   //  - changed devices (identity, or a session key, or the CA for dtls sessions): the same device entry
   //    gets a new session with the new identity and settings; its queued messages are kept and offered again;
   //  - added devices: a new session starts and its backlog (if any from an earlier life) is offered;
-  //  - unchanged devices keep their session object: no re-authentication, no message disturbed;
+  //  - unchanged devices keep their session object: no re-authentication, no message disturbed; except
+  //    those in `failed` state (e.g. auth refused too often: a secret fixed on the platform side): their
+  //    session restarts, so a reload is also the operator's "retry the failed devices";
   //  - routes: the router is replaced; MQTT filters no longer needed are unsubscribed and new ones
   //    subscribed on the running connection (no reconnect);
-  //  - restart-only keys (mqtt, queue, health, cloud.auth.rate_per_s) keep their running value.
+  //  - restart-only keys (mqtt, queue, health, cloud.auth.rate_per_s, cloud.coap.resume_*) keep their
+  //    running value.
+  // Every session destroyed here leaves path_resume first and every new one joins it.
   // Refused (nullopt) while draining or stopped.
   std::optional<reload_result> reload(config fresh, std::string& error);
 
@@ -114,8 +123,13 @@ class gateway {
   // Creates the device's entry and session (not started) and registers it.
   device_runtime& add_device(const device_config& d);
   std::unique_ptr<session::device_session> make_session(device_runtime& dev, const device_config& d);
-  // Stops the device's session and releases the queue leases of what it held; returns how many.
+  // Stops the device's session, releases the queue leases of what it held (returns how many) and takes the
+  // session out of path_resume: the session is destroyed or replaced next.
   std::size_t take_back(device_runtime& dev);
+  // take_back, then a new session from `d`, started and fed (a reload's changed or retried device).
+  std::size_t restart_session(device_runtime& dev, const device_config& d);
+  // Registers dev.session with path_resume (no-op when resume_on_answer is off).
+  void join_resume(device_runtime& dev, const device_config& d);
   std::optional<bridge::router> make_router(const config& cfg, bridge::route_error& err);
   // The MQTT filters of the routes that can reach a device of this shard.
   std::vector<std::string> wanted_subscriptions() const;
@@ -135,6 +149,7 @@ class gateway {
   config config_;
   net::deadline_scheduler scheduler_;
   std::unique_ptr<session::auth_gate> gate_;
+  std::unique_ptr<path_resume> resume_;  // cloud.coap.resume_on_answer; null when off
   std::unique_ptr<bridge::durable_queue> queue_;
   std::optional<bridge::router> router_;
   std::unordered_map<std::string, bridge::device_info> device_infos_;

@@ -95,13 +95,15 @@ void reload(const std::string& path, bool stopping, app::gateway& gw, app::healt
   }
   spdlog::info(
       "reload: {} applied: devices +{} -{} ~{} (={} unchanged), routes {}, subscriptions +{} -{}, "
-      "cloud.ca_file {}{}{}{}, {} unsettled message(s) handed back to the queue",
+      "cloud.ca_file {}{}{}{}, {} unsettled message(s) handed back to the queue{}",
       path, d.added.size(), d.removed.size(), d.changed.size(), d.unchanged,
       d.routes_changed ? "changed" : "unchanged", result->subscribed.size(), result->unsubscribed.size(),
       d.ca_changed ? "changed" : "unchanged",
       d.ca_changed ? " (" + std::to_string(dtls_restarts) + " DTLS session(s) reconnect)" : std::string(),
       d.session_keys.empty() ? std::string() : ", session settings changed: " + joined(d.session_keys),
-      d.other_keys.empty() ? std::string() : ", also applied: " + joined(d.other_keys), result->released);
+      d.other_keys.empty() ? std::string() : ", also applied: " + joined(d.other_keys), result->released,
+      result->retried.empty() ? std::string()
+                              : ", " + std::to_string(result->retried.size()) + " failed device(s) retried");
   if (!d.restart_only.empty()) {
     spdlog::warn("reload: these settings change only at a restart and keep their running value: {}",
                  joined(d.restart_only));

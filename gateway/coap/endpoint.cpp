@@ -198,6 +198,25 @@ void endpoint::on_timer(time_point now) {
   if (start_pending_) start_queued(now);
 }
 
+std::size_t endpoint::retransmit_now(time_point now) {
+  last_now_ = std::max(last_now_, now);
+  std::size_t count = 0;
+  for (exchange& ex : outstanding_) {
+    if (!reliability_.on_path_recovered(ex, now, random_)) continue;
+    transmit_.push_back(ex.datagram);  // RFC 7252 §4.2: the identical datagram
+    ++stats_.sent;
+    ++stats_.retransmitted;
+    ++count;
+  }
+  return count;
+}
+
+bool endpoint::backing_off() const noexcept {
+  return std::ranges::any_of(outstanding_, [](const exchange& ex) {
+    return ex.current == exchange::state::awaiting_ack && ex.retransmissions > 0;
+  });
+}
+
 std::optional<time_point> endpoint::next_deadline() const {
   std::optional<time_point> earliest = deduplicator_.next_expiry();
   for (const exchange& ex : outstanding_) {

@@ -58,6 +58,13 @@ class endpoint {
   void cancel(request_id id);
   void on_datagram(time_point now, std::span<const std::uint8_t> datagram) noexcept;
   void on_timer(time_point now);
+  /// The caller has positive evidence that the peer answers again (another endpoint to the same host:port
+  /// got a response after timeouts). Every request already in CON back-off is retransmitted now, once, and
+  /// its schedule restarts from the initial ACK_TIMEOUT range (reliability_layer::on_path_recovered).
+  /// Returns how many requests were retransmitted.
+  std::size_t retransmit_now(time_point now);
+  /// True if some request is in CON back-off (retransmitted at least once, still unanswered).
+  bool backing_off() const noexcept;
   /// Earliest retransmit / response-wait / dedup expiry; nullopt when nothing is pending.
   std::optional<time_point> next_deadline() const;
   /// Moves the next datagram to send into `datagram` (replacing its contents); false if there is none.

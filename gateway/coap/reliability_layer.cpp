@@ -40,4 +40,15 @@ reliability_layer::action reliability_layer::on_deadline(exchange& ex, time_poin
   return action::retransmit;
 }
 
+bool reliability_layer::on_path_recovered(exchange& ex, time_point now, prng& random) const noexcept {
+  if (ex.current != exchange::state::awaiting_ack || ex.retransmissions == 0 ||
+      ex.retransmissions > params_.max_retransmit) {
+    return false;
+  }
+  ++ex.retransmissions;
+  ex.timeout = initial_timeout(random);
+  ex.deadline = now + ex.timeout;
+  return true;
+}
+
 }  // namespace gw::coap

@@ -31,6 +31,13 @@ class reliability_layer {
   /// deadline to now + timeout (RFC 7252 §4.2); otherwise the exchange has failed after its last wait.
   action on_deadline(exchange& ex, time_point now) const noexcept;
 
+  /// The peer was seen answering again (another exchange to it succeeded): an exchange that is already in
+  /// back-off (awaiting_ack, retransmitted at least once) is retransmitted at `now` and its schedule restarts
+  /// from the initial ACK_TIMEOUT range; it still counts as a retransmission. Deliberately shortens RFC 7252
+  /// §4.2's back-off, only on positive evidence that the path works. At most one such extra transmission
+  /// beyond MAX_RETRANSMIT, so an exchange's life stays bounded. False (nothing changed) otherwise.
+  bool on_path_recovered(exchange& ex, time_point now, prng& random) const noexcept;
+
  private:
   transmission_params params_;
 };

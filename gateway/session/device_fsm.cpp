@@ -98,11 +98,12 @@ void device_fsm::transport_up(time_point now) {
   settle(now, is_dtls(config_.mode) ? "DTLS handshake done" : "transport up");
 }
 
-void device_fsm::transport_failed(time_point now, std::error_code reason) {
+void device_fsm::transport_failed(time_point now, std::error_code reason, bool timed_out) {
   if (!started_ || stopped_ || failed_ || transport_ == transport_state::down) {
     return;
   }
-  drop_transport(now, make_error_code(error::transport_failed), "transport failed: " + reason.message());
+  drop_transport(now, make_error_code(error::transport_failed), "transport failed: " + reason.message(),
+                 timed_out);
 }
 
 void device_fsm::auth_slot_granted(time_point now) {
@@ -246,6 +247,7 @@ void device_fsm::publish_result(time_point now, message_handle handle, answer ou
       ++stats_.messages_retried;
       ++stats_.consecutive_failures;
       publish_hold_ = now + publish_backoff_.next();
+      hold_after_timeout_ = outcome.kind == answer_kind::timeout;
       record_error(now, make_error_code(error::publish_unavailable), outcome,
                    "publish unavailable: " + describe(outcome));
       break;
@@ -274,6 +276,25 @@ void device_fsm::timer(time_point now) {
   }
   pump(now);
   settle(now, std::move(reason));
+}
+
+bool device_fsm::path_recovered(time_point now) {
+  if (!started_ || stopped_ || failed_ || !waiting_after_timeout()) {
+    return false;
+  }
+  if (retry_at_ && retry_after_timeout_) {
+    retry_at_.reset();
+  }
+  if (publish_hold_ && hold_after_timeout_) {
+    publish_hold_.reset();
+  }
+  pump(now);
+  settle(now, "cloud answers again");
+  return true;
+}
+
+bool device_fsm::waiting_after_timeout() const noexcept {
+  return (retry_at_ && retry_after_timeout_) || (publish_hold_ && hold_after_timeout_ && !pending_.empty());
 }
 
 // ---- outputs ----
@@ -420,7 +441,7 @@ void device_fsm::requeue_in_flight() {
   in_flight_.clear();
 }
 
-void device_fsm::drop_transport(time_point now, std::error_code ec, std::string text) {
+void device_fsm::drop_transport(time_point now, std::error_code ec, std::string text, bool timed_out) {
   if (auth_ == auth_state::waiting_slot) {
     emit(cancel_auth_slot{});
   }
@@ -433,6 +454,7 @@ void device_fsm::drop_transport(time_point now, std::error_code ec, std::string 
   emit(close_transport{});
   transport_ = transport_state::down;
   retry_at_ = now + retry_backoff_.next();
+  retry_after_timeout_ = timed_out;
   ++stats_.consecutive_failures;
   record_error(now, ec, std::nullopt, text);
   pump(now);
@@ -451,7 +473,8 @@ bool device_fsm::count_timeout(time_point now, answer outcome) {
   }
   drop_transport(
       now, make_error_code(error::no_answer),
-      "no answer " + std::to_string(consecutive_timeouts_) + " times in a row: reopening the transport");
+      "no answer " + std::to_string(consecutive_timeouts_) + " times in a row: reopening the transport",
+      true);
   return true;
 }
 
@@ -473,6 +496,7 @@ void device_fsm::auth_failed(time_point now, const verdict& v, std::error_code e
     renew_at_ = next;  // a failed renewal: keep publishing with the current token, retry the renewal later
   } else {
     retry_at_ = next;
+    retry_after_timeout_ = outcome && outcome->kind == answer_kind::timeout;
   }
   pump(now);
   settle(now, std::move(text));

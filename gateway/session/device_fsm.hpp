@@ -154,7 +154,8 @@ class device_fsm {
   // closed. Later inputs are ignored until start().
   void stop(time_point now);
   void transport_up(time_point now);
-  void transport_failed(time_point now, std::error_code reason);
+  // `timed_out`: the failure was silence (e.g. a DTLS handshake timeout), not a refusal.
+  void transport_failed(time_point now, std::error_code reason, bool timed_out = false);
   void auth_slot_granted(time_point now);
   // The /auth exchange ended. `grant` holds the parsed body for a 2.xx; nullopt when it could not be parsed.
   void auth_response(time_point now, answer outcome, std::optional<auth_grant> grant);
@@ -164,6 +165,12 @@ class device_fsm {
   void publish_result(time_point now, message_handle handle, answer outcome);
   // Call at (or after) next_deadline().
   void timer(time_point now);
+  // Positive evidence that the cloud endpoint answers again (another device to the same host:port got an
+  // answer after timeouts): a connection/auth back-off or publish hold caused by silence (timeouts, not
+  // refusals) ends now; the retry goes through the auth slot as usual. Returns true if it ended one.
+  bool path_recovered(time_point now);
+  // True while such a back-off or hold is running (what path_recovered would end).
+  bool waiting_after_timeout() const noexcept;
 
   // ---- outputs ----
   std::optional<device_action> poll_action();
@@ -198,7 +205,7 @@ class device_fsm {
   void send_next_publish();
   void requeue(const queued& msg);
   void requeue_in_flight();
-  void drop_transport(time_point now, std::error_code ec, std::string text);
+  void drop_transport(time_point now, std::error_code ec, std::string text, bool timed_out);
   bool count_timeout(time_point now, answer outcome);
   void auth_failed(time_point now, const verdict& v, std::error_code ec, std::optional<answer> outcome,
                    std::string text);
@@ -230,6 +237,8 @@ class device_fsm {
   std::optional<time_point> retry_at_;      // backing off (transport/auth)
   std::optional<time_point> renew_at_;      // proactive renewal (or its retry) while the token is usable
   std::optional<time_point> publish_hold_;  // publish backoff
+  bool retry_after_timeout_ = false;        // retry_at_ was set because of silence, not a refusal
+  bool hold_after_timeout_ = false;         // publish_hold_ likewise
   std::uint32_t auth_rejections_ = 0;
   std::uint32_t consecutive_timeouts_ = 0;  // exchanges (auth or publish) without any answer
 

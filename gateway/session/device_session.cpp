@@ -8,6 +8,7 @@
 #include "gateway/crypto/auth_response.hpp"
 #include "gateway/crypto/hex.hpp"
 #include "gateway/crypto/psk.hpp"
+#include "gateway/dtls/error.hpp"
 
 namespace gw::session {
 
@@ -121,6 +122,14 @@ session_stats device_session::stats() const {
   session_stats s = stats_;
   if (endpoint_) s.retransmissions += endpoint_->stats().retransmitted - retransmissions_before_;
   return s;
+}
+
+bool device_session::resume(clock::time_point now) {
+  bool worked = false;
+  if (endpoint_ && endpoint_->retransmit_now(now) > 0) worked = true;
+  if (fsm_.path_recovered(now)) worked = true;
+  if (worked) pump(now);
+  return worked;
 }
 
 void device_session::pump(clock::time_point now) {
@@ -341,7 +350,8 @@ bool device_session::flush_wire(clock::time_point now) {
       // A handshake failure, a fatal alert, or the server forgetting us: the FSM backs off and reconnects.
       dtls_failed_reported_ = true;
       auto ec = dtls_->last_error();
-      fsm_.transport_failed(now, ec ? ec : std::make_error_code(std::errc::connection_reset));
+      fsm_.transport_failed(now, ec ? ec : std::make_error_code(std::errc::connection_reset),
+                            ec == dtls::error::handshake_timeout);
       worked = true;
     }
   }
@@ -386,6 +396,12 @@ void device_session::on_response(clock::time_point now, const coap::response_eve
   if (ev.ec == coap::error::cancelled) return;
   if (!ev.ec) stats_.last_rtt = ev.rtt;
   const answer outcome = to_answer(ev);
+  if (outcome.kind == answer_kind::timeout) {
+    saw_timeout_ = true;
+  } else if (!ev.ec && (saw_timeout_ || ev.retransmissions > 0)) {
+    saw_timeout_ = false;
+    if (events_.answered_after_timeouts) events_.answered_after_timeouts(now);
+  }
 
   if (req.kind == request_kind::auth) {
     std::optional<auth_grant> grant;

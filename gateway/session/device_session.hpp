@@ -57,6 +57,8 @@ struct session_options {
   std::function<std::int64_t()> wall_clock_ms;      // the /auth timestamp; defaults to system_clock
 };
 
+using clock_time_point = std::chrono::steady_clock::time_point;
+
 struct outbound_message {
   message_handle handle = 0;
   std::string cloud_topic;  // "/${pk}/${dn}/user/update": sent as Uri-Path "topic" + segments (spec §5.1)
@@ -68,6 +70,9 @@ struct session_events {
   std::function<void(message_handle, std::string platform_message_id)> acked;
   std::function<void(message_handle, std::string reason, std::uint8_t code)> dead_lettered;
   std::function<void(const state_changed&)> state_changed;
+  // The cloud answered this session after at least one of its exchanges timed out or was retransmitted:
+  // positive evidence that the cloud endpoint (host:port) works again (issue #6 item 4).
+  std::function<void(clock_time_point now)> answered_after_timeouts;
 };
 
 struct session_stats {
@@ -103,6 +108,10 @@ class device_session {
   device_state state() const { return fsm_.state(); }
   device_health health() const { return fsm_.health(clock::now()); }
   session_stats stats() const;
+  // Another session to the same cloud endpoint was answered after timeouts (session_events::
+  // answered_after_timeouts): requests in CON back-off retransmit now (coap::endpoint::retransmit_now) and a
+  // back-off caused by silence ends (device_fsm::path_recovered). Returns true if it did anything.
+  bool resume(clock::time_point now);
 
  private:
   enum class request_kind : std::uint8_t { auth, publish };
@@ -153,6 +162,7 @@ class device_session {
   std::unordered_map<message_handle, std::string> platform_ids_;  // 2090 of a 2.xx, until the FSM acks
   session_stats stats_;
   std::uint64_t retransmissions_before_ = 0;
+  bool saw_timeout_ = false;  // an exchange timed out since the last answer
 };
 
 }  // namespace gw::session

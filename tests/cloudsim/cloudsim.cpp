@@ -1011,6 +1011,22 @@ std::string simulator::handle_command(const std::string& line) {
     restart_requested_ = true;
     return "ok restart";
   }
+  if (cmd == "reload-registry") {
+    // The platform side of "the operator fixed the device secret in the console": the --registry file is read
+    // again and replaces the devices (tokens already issued stay valid). A bad file keeps the old registry.
+    if (opt_.registry_file.empty()) return "error reload-registry needs --registry";
+    auto old_devices = std::move(devices_);
+    auto old_product_keys = std::move(product_keys_);
+    devices_.clear();
+    product_keys_.clear();
+    std::string error;
+    if (!load_registry(error)) {
+      devices_ = std::move(old_devices);
+      product_keys_ = std::move(old_product_keys);
+      return "error " + error;
+    }
+    return "ok reload-registry " + std::to_string(devices_.size());
+  }
   if (cmd == "stats") return "ok " + stats_json(false).dump();
   if (cmd == "reset-faults") {
     reset_faults();

@@ -1,5 +1,6 @@
 """cloudsim fault injection: drop requests/responses, delay (separate answer), ackMode 1 and --separate,
-5.00 fraction (seeded, so runs repeat), refuse-auth, silent, restart, reset-faults, control errors, SIGUSR1 stats."""
+5.00 fraction (seeded, so runs repeat), refuse-auth, silent, restart, reload-registry, reset-faults, control errors,
+SIGUSR1 stats."""
 import os
 import signal
 import sys
@@ -95,6 +96,22 @@ with Sim(BIN, endpoints=("aes",)) as s:
     t.eq("restart forgets tokens -> 4.01", try_publish(c, b'{"id":4}'), "4.01")
     t.eq("auth after restart", code(c.auth(PK, "sensor-0001", SECRET)["code"]), "2.05")
     t.eq("publish after restart", try_publish(c, b'{"id":4}'), "2.05")
+
+    # reload-registry: the secret "fixed in the console" takes effect; a bad file keeps the registry.
+    NEW_SECRET = "0" * 32
+    t.eq("old secret refused before", code(c.auth(PK, "sensor-0001", NEW_SECRET)["code"]), "4.01")
+    with open(s.registry) as f:
+        lines = f.read().splitlines()
+    with open(s.registry, "w") as f:
+        for line in lines:
+            f.write((line.replace(SECRET, NEW_SECRET) if ",sensor-0001," in line else line) + "\n")
+    t.eq("reload-registry", s.command("reload-registry"), "ok reload-registry %d" % len(lines))
+    t.eq("new secret accepted", code(c.auth(PK, "sensor-0001", NEW_SECRET)["code"]), "2.05")
+    t.eq("old secret refused after", code(c.auth(PK, "sensor-0001", SECRET)["code"]), "4.01")
+    with open(s.registry, "a") as f:
+        f.write("not,a\n")
+    t.true("bad registry -> error", s.command("reload-registry").startswith("error "))
+    t.eq("bad registry kept the old one", code(c.auth(PK, "sensor-0001", NEW_SECRET)["code"]), "2.05")
 
     t.true("unknown command -> error", s.command("fly-away").startswith("error "))
     t.true("bad fraction -> error", s.command("drop-requests 1.5").startswith("error "))

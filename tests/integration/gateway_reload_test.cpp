@@ -6,7 +6,11 @@
 //  - a changed device (client_id) restarts its session with the new identity;
 //  - MQTT subscriptions follow the routes (Mosquitto logs SUBSCRIBE/UNSUBSCRIBE) on the same connection:
 //    Mosquitto saw the gateway's client connect once;
-//  - an invalid file is refused and the running configuration goes on.
+//  - an invalid file is refused and the running configuration goes on;
+//  - a device in `failed` state (auth refused too often) whose entry did not change is retried by a reload,
+//    once its secret is fixed on the platform side (cloudsim reload-registry), and only it re-authenticates;
+//  - sessions a reload removes or replaces leave the path_resume group (cloud.coap.resume_on_answer) before
+//    they are destroyed: an outage after the reload resumes exactly the live sessions.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -206,6 +210,102 @@ TEST(GatewayReload, RewrittenCaFileIsReadAgainAndDtlsSessionsReconnect) {
   publish_one(broker.uri(), "sensors/sensor-0000/update", 2);
   ASSERT_EQ(sim.wait_for_records(2, 10s).size(), 2u);
   EXPECT_EQ(sim.stats()["auth_ok"], 2);
+  EXPECT_EQ(gw.stop(), 0) << gw.output();
+}
+
+// Issue #8: a device whose /auth was refused until it gave up (failed) is retried by a SIGHUP even though its
+// config entry did not change (the operator fixed the secret on the platform side); the unchanged healthy
+// devices keep their sessions (no new /auth), and a second reload with nothing failed retries nothing.
+TEST(GatewayReload, FailedDevicesAreRetriedByAReloadAndOnlyThey) {
+  mosquitto_fixture broker;
+  cloudsim_process sim({.devices = 3});
+  const std::string wrong = "00000000000000000000000000000000";
+  // A short auth back-off: the device fails after max_auth_rejections (10) refusals in a few seconds.
+  gateway_options opts{.devices = 3,
+                       .device_entries = {gateway_process::device_entry(0), gateway_process::device_entry(1),
+                                          gateway_process::device_entry(2, wrong)},
+                       .backoff_initial = "100ms",
+                       .backoff_max = "300ms"};
+  gateway_process gw(broker.uri(), sim.aes_port(), opts);
+  gw.start();
+  ASSERT_TRUE(gw.wait_for_log("device a1B2c3D4e5F/sensor-0002: authenticating -> failed", 30s))
+      << gw.output();
+  {
+    child_process pub;
+    start_publisher(pub, broker.uri(), 3, 0, 3);  // one message each; sensor-0002's stays queued
+    ASSERT_TRUE(wait_published(pub, 10s)) << pub.output();
+  }
+  auto recs = sim.wait_for_records(2, 10s);
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(sim.stats()["auth_ok"], 2);
+
+  // The platform side now has the secret the gateway uses; the gateway's file is not touched.
+  {
+    std::ofstream reg(sim.registry_path(), std::ios::trunc);
+    for (int i = 0; i < 3; ++i) {
+      reg << cloudsim_process::product_key << ',' << cloudsim_process::device_name(i) << ','
+          << (i == 2 ? wrong : cloudsim_process::device_secret(i)) << '\n';
+    }
+  }
+  ASSERT_EQ(sim.command("reload-registry"), "ok reload-registry 3");
+  sighup(gw);
+  ASSERT_TRUE(gw.wait_for_log("applied: devices +0 -0 ~0 (=3 unchanged)", 10s)) << gw.output();
+  EXPECT_NE(
+      gw.output().find("reload: device a1B2c3D4e5F/sensor-0002 was failed; its session restarts, 1 queued "
+                       "message(s) kept"),
+      std::string::npos)
+      << gw.output();
+  EXPECT_EQ(count_of(gw.output(), "1 failed device(s) retried"), 1u) << gw.output();
+  recs = sim.wait_for_records(3, 10s);
+  ASSERT_EQ(recs.size(), 3u);
+  EXPECT_EQ(of_device(recs, 2).size(), 1u);
+  EXPECT_EQ(sim.stats()["auth_ok"], 3);  // only sensor-0002 authenticated again
+
+  // Nothing failed any more: a reload of the same file retries nothing and restarts no session.
+  const std::size_t before = gw.output().size();
+  sighup(gw);
+  ASSERT_TRUE(gw.wait_for_log("applied: devices +0 -0 ~0 (=3 unchanged)", 10s, before)) << gw.output();
+  publish_one(broker.uri(), "sensors/sensor-0000/update", 10);
+  ASSERT_EQ(sim.wait_for_records(4, 10s).size(), 4u);
+  EXPECT_EQ(count_of(gw.output(), "failed device(s) retried"), 1u) << gw.output();
+  EXPECT_EQ(sim.stats()["auth_ok"], 3);
+  EXPECT_EQ(gw.stop(), 0) << gw.output();
+}
+
+// cloud.coap.resume_on_answer (on by default) keeps a pointer to every session in path_resume. A reload that
+// removes one device and replaces another's session takes both out before they are destroyed and registers
+// the new one: after the reload an outage resumes exactly the two live sessions. Without that, the round
+// calls a destroyed session (a heap-use-after-free under ASan) and counts 4 members.
+TEST(GatewayReload, RemovedAndReplacedSessionsLeaveThePathResumeGroup) {
+  mosquitto_fixture broker;
+  cloudsim_process sim({.devices = 3});
+  gateway_options opts{.devices = 3, .log_level = "debug"};
+  gateway_process gw(broker.uri(), sim.aes_port(), opts);
+  gw.start();
+  ASSERT_TRUE(gw.wait_ready()) << gw.output();
+
+  gateway_options second = opts;
+  second.devices = 2;
+  second.device_entries = {gateway_process::device_entry(0),
+                           gateway_process::device_entry(1, "", "client_id: \"resume-reload-1\"")};
+  gw.rewrite_config(second);
+  sighup(gw);
+  ASSERT_TRUE(gw.wait_for_log("applied: devices +0 -1 ~1 (=1 unchanged)", 10s)) << gw.output();
+  ASSERT_TRUE(gw.wait_for_log("devices ready 2/2", 10s)) << gw.output();
+
+  // The cloud goes silent for 2 s while both devices publish: their CONs time out and are retransmitted; the
+  // first answer after the silence starts a resume round over the group.
+  ASSERT_EQ(sim.command("silent 2"), "ok silent 2");
+  {
+    child_process pub;
+    start_publisher(pub, broker.uri(), 2, 0, 2);  // id 0 -> sensor-0000, id 1 -> sensor-0001
+    ASSERT_TRUE(wait_published(pub, 10s)) << pub.output();
+  }
+  auto recs = sim.wait_for_records(2, 20s);
+  ASSERT_EQ(recs.size(), 2u) << gw.output();  // an ASan report of the gateway shows here
+  ASSERT_TRUE(gw.wait_for_log("answers again after timeouts: resuming its 2 device session(s) now", 5s))
+      << gw.output();
+  EXPECT_EQ(count_of(gw.output(), "resuming its 4 device session(s)"), 0u) << gw.output();
   EXPECT_EQ(gw.stop(), 0) << gw.output();
 }
 

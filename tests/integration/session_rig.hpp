@@ -8,6 +8,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -125,6 +126,7 @@ class session_rig {
         raw->states.emplace_back(c.at, c);  // the FSM's input time: observers run later
       };
     }
+    if (extra_events) extra_events(ev);
     const std::uint64_t id = next_gate_id_++;
     d->session = std::make_unique<session::device_session>(
         io_.get_executor(), scheduler_, gate_, id, std::move(identity), std::move(options), std::move(ev),
@@ -159,6 +161,9 @@ class session_rig {
   }
 
   boost::asio::io_context& io() { return io_; }
+  net::deadline_scheduler& scheduler() { return scheduler_; }
+  // Called with each new device's events before its session is created (tests add hooks).
+  std::function<void(session::session_events&)> extra_events;
   // false: state changes are not kept (the memory benchmark measures the sessions, not this log).
   bool record_states = true;
   std::vector<std::unique_ptr<rig_device>>& devices() { return devices_; }

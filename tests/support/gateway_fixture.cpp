@@ -103,8 +103,9 @@ bool gateway_process::wait_ready(std::chrono::milliseconds timeout) {
   return wait_for_log("status: broker connected, devices ready " + n + "/" + n, timeout);
 }
 
-bool gateway_process::wait_for_log(const std::string& needle, std::chrono::milliseconds timeout) {
-  return proc_ && proc_->wait_for_output(needle, timeout) != std::string::npos;
+bool gateway_process::wait_for_log(const std::string& needle, std::chrono::milliseconds timeout,
+                                   std::size_t from) {
+  return proc_ && proc_->wait_for_output(needle, timeout, from) != std::string::npos;
 }
 
 int gateway_process::stop() {

@@ -70,8 +70,9 @@ class gateway_process {
   // logged every health.interval = 1 s). Returns false on timeout or exit.
   bool wait_ready(std::chrono::milliseconds timeout);
   bool wait_ready() { return wait_ready(options_.ready_timeout); }
-  // Waits for `needle` in this run's output; false on timeout or exit.
-  bool wait_for_log(const std::string& needle, std::chrono::milliseconds timeout);
+  // Waits for `needle` in this run's output from offset `from` (e.g. output().size() before a SIGHUP, to see
+  // only what follows); false on timeout or exit.
+  bool wait_for_log(const std::string& needle, std::chrono::milliseconds timeout, std::size_t from = 0);
   // SIGTERM and wait; returns the wait status (0 = clean exit).
   int stop();
   // SIGKILL: a crash. The queue directory stays.

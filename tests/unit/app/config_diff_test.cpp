@@ -171,6 +171,29 @@ TEST(AppConfigDiff, RestartOnlyKeysAreNamedAndKeepTheirRunningValue) {
   EXPECT_TRUE(diff_config(merged, merge_reloadable(merged, fresh)).nothing_to_apply());
 }
 
+// cloud.coap.resume_on_answer / resume_rate_per_s build the gateway's path_resume once (the sessions' answer
+// callbacks point into it): restart-only, not session keys, so no session restarts for them.
+TEST(AppConfigDiff, ResumeKeysAreRestartOnlyAndRestartNoSession) {
+  const yaml a;
+  yaml b;
+  b.cloud += "  coap:\n    resume_on_answer: false\n    resume_rate_per_s: 50\n";
+  const config running = a.load();
+  const config fresh = b.load();
+  ASSERT_TRUE(running.cloud.coap.resume_on_answer);
+  const auto d = diff_config(running, fresh);
+  EXPECT_THAT(d.restart_only, ElementsAre("cloud.coap.resume_on_answer", "cloud.coap.resume_rate_per_s"));
+  EXPECT_THAT(d.session_keys, IsEmpty());
+  EXPECT_THAT(d.changed, IsEmpty());
+  EXPECT_EQ(d.unchanged, 3u);
+  EXPECT_TRUE(d.nothing_to_apply());
+
+  const config merged = merge_reloadable(running, fresh);
+  EXPECT_TRUE(merged.cloud.coap.resume_on_answer);
+  EXPECT_EQ(merged.cloud.coap.resume_rate_per_s, running.cloud.coap.resume_rate_per_s);
+  EXPECT_TRUE(diff_config(running, merged).nothing_to_apply());
+  EXPECT_THAT(diff_config(running, merged).restart_only, IsEmpty());
+}
+
 TEST(AppConfigDiff, SecretsComparedByValueNeverNamedWithIt) {
   const yaml a;
   yaml b;

@@ -64,6 +64,8 @@ TEST(AppConfigExample, LoadsWithDocumentedDefaults) {
   EXPECT_EQ(c.cloud.psk_timestamp, 2524608000000ULL);
   EXPECT_EQ(c.cloud.coap.ack_timeout, 2s);
   EXPECT_EQ(c.cloud.coap.max_retransmit, 4u);
+  EXPECT_TRUE(c.cloud.coap.resume_on_answer);
+  EXPECT_EQ(c.cloud.coap.resume_rate_per_s, 1000.0);
   EXPECT_EQ(c.cloud.auth.token_refresh_after, std::chrono::hours(24 * 6));
   EXPECT_EQ(c.cloud.auth.backoff.max, 5min);
   ASSERT_EQ(c.devices.size(), 2u);
@@ -140,6 +142,22 @@ TEST(AppConfigErrors, OutOfRangeNumbers) {
                   "gateway.yaml:10:24: cloud.coap.ack_random_factor: value \"0.5\" out of range [1, 10]",
                   "gateway.yaml:11:21: cloud.coap.max_retransmit: value \"99999999999999999999999\" out of "
                   "range [0, 20]"));
+}
+
+TEST(AppConfigErrors, ResumeOnAnswerKeys) {
+  const config c = load_config_from_string(minimal_device +
+                                               "cloud:\n"
+                                               "  coap:\n"
+                                               "    resume_on_answer: false\n"
+                                               "    resume_rate_per_s: 250\n",
+                                           "gateway.yaml");
+  EXPECT_FALSE(c.cloud.coap.resume_on_answer);
+  EXPECT_EQ(c.cloud.coap.resume_rate_per_s, 250.0);
+  EXPECT_THAT(
+      errors_of(minimal_device + "cloud:\n"
+                                 "  coap:\n"
+                                 "    resume_rate_per_s: 0\n"),
+      ElementsAre("gateway.yaml:7:24: cloud.coap.resume_rate_per_s: value \"0\" out of range [1, 1e+06]"));
 }
 
 TEST(AppConfigErrors, ReadyShareIsAFractionAndUnstoredWindowPositive) {

@@ -125,6 +125,80 @@ TEST(CoapEndpoint, LateAckAfterRetransmissionCompletesOnce) {
   EXPECT_EQ(ep.next_deadline(), std::nullopt);
 }
 
+TEST(CoapEndpoint, RetransmitNowResendsABackedOffConOnceAndRestartsItsSchedule) {
+  endpoint ep(lockstep_params(), 0x2000, 1);
+  const request_id id = ep.send(t0, post());
+  const auto first = drain(ep);
+  ASSERT_EQ(first.size(), 1u);
+  // Not yet retransmitted: in its first wait, not in back-off; nothing to do.
+  EXPECT_FALSE(ep.backing_off());
+  EXPECT_EQ(ep.retransmit_now(t0 + 1s), 0u);
+  EXPECT_TRUE(drain(ep).empty());
+  ep.on_timer(t0 + 2s);
+  ep.on_timer(t0 + 6s);
+  ASSERT_EQ(drain(ep).size(), 2u);
+  ASSERT_EQ(ep.next_deadline(), t0 + 14s);  // the next retransmission would wait until 14 s
+  EXPECT_TRUE(ep.backing_off());
+
+  // Evidence at 7 s: sent now, the identical datagram, and the next wait is the initial 2 s again.
+  EXPECT_EQ(ep.retransmit_now(t0 + 7s), 1u);
+  const auto now_sent = drain(ep);
+  ASSERT_EQ(now_sent.size(), 1u);
+  EXPECT_EQ(now_sent[0], first[0]);
+  EXPECT_EQ(ep.next_deadline(), t0 + 9s);
+  EXPECT_EQ(ep.stats().retransmitted, 3u);
+
+  // Then the schedule doubles from there: the 4th retransmission (MAX_RETRANSMIT) at 9 s is the last; it
+  // fails after its wait, at 9 + 4 = 13 s.
+  ep.on_timer(t0 + 9s);
+  ASSERT_EQ(drain(ep).size(), 1u);
+  EXPECT_EQ(ep.next_deadline(), t0 + 13s);
+  ep.on_timer(t0 + 13s);
+  EXPECT_TRUE(drain(ep).empty());
+  auto event = ep.poll_event();
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->id, id);
+  EXPECT_EQ(event->ec, error::timeout);
+  EXPECT_EQ(event->retransmissions, 4u);
+}
+
+TEST(CoapEndpoint, RetransmitNowIsBoundedToOneExtraTransmission) {
+  endpoint ep(lockstep_params(), 0x2100, 1);
+  ep.send(t0, post());
+  drain(ep);
+  for (auto at : {2s, 6s, 14s, 30s}) ep.on_timer(t0 + at);
+  ASSERT_EQ(drain(ep).size(), 4u);  // MAX_RETRANSMIT reached, waiting until 62 s
+  EXPECT_EQ(ep.retransmit_now(t0 + 31s), 1u);
+  EXPECT_EQ(drain(ep).size(), 1u);
+  EXPECT_EQ(ep.next_deadline(), t0 + 33s);
+  EXPECT_EQ(ep.retransmit_now(t0 + 32s), 0u);  // bounded: no second extra transmission
+  EXPECT_TRUE(drain(ep).empty());
+  ep.on_timer(t0 + 33s);
+  auto event = ep.poll_event();
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->ec, error::timeout);
+  EXPECT_EQ(event->retransmissions, 5u);
+}
+
+TEST(CoapEndpoint, RetransmitNowThenAnswerCompletes) {
+  endpoint ep(lockstep_params(), 0x2200, 1);
+  const request_id id = ep.send(t0, post());
+  const message sent = decoded(drain(ep).at(0));
+  ep.on_timer(t0 + 2s);
+  drain(ep);
+  ASSERT_EQ(ep.retransmit_now(t0 + 3s), 1u);
+  drain(ep);
+  ep.on_datagram(t0 + 3100ms, piggybacked(sent));
+  auto event = ep.poll_event();
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->id, id);
+  EXPECT_FALSE(event->ec);
+  EXPECT_EQ(event->retransmissions, 2u);
+  EXPECT_FALSE(ep.backing_off());
+  EXPECT_EQ(ep.retransmit_now(t0 + 4s), 0u);
+  EXPECT_EQ(ep.next_deadline(), std::nullopt);
+}
+
 TEST(CoapEndpoint, RstFailsWithReset) {
   endpoint ep(lockstep_params(), 7, 1);
   const request_id id = ep.send(t0, post());

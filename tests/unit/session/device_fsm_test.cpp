@@ -749,5 +749,109 @@ TEST(DeviceFsm, HerdIsAdmittedAtTheRateAndAReadyDeviceIsNotDelayed) {
   EXPECT_EQ(fsms[herd - 1].state(), device_state::authenticating);
 }
 
+// ---------------------------------------------------------------- the cloud answers again (issue #6 item 4)
+
+TEST(DeviceFsm, PathRecoveredEndsAPublishHoldFromATimeoutAtOnce) {
+  driver d(config_for(security_mode::aes));
+  d.make_ready_aes("t", 0);
+  ASSERT_EQ(one<send_publish>(d.msg(1)).handle, 1U);
+  d.result(1, answer::timeout());
+  d.advance(1s);  // hold 1 s, resent
+  auto a = d.result(1, answer::timeout());
+  EXPECT_FALSE(has<send_publish>(a));
+  ASSERT_EQ(d.fsm.next_deadline(), d.now + 2s);  // the publish back-off: 2 s
+  EXPECT_TRUE(d.fsm.waiting_after_timeout());
+
+  d.now += 100ms;
+  EXPECT_TRUE(d.fsm.path_recovered(d.now));
+  a = d.drain();
+  EXPECT_EQ(one<send_publish>(a).handle, 1U);  // sent now, not at +2 s
+  EXPECT_FALSE(d.fsm.waiting_after_timeout());
+  EXPECT_FALSE(d.fsm.path_recovered(d.now));  // once: nothing left to end
+  EXPECT_TRUE(d.drain().empty());
+}
+
+TEST(DeviceFsm, PathRecoveredLeavesABackoffFromARefusalAlone) {
+  driver d(config_for(security_mode::aes));
+  d.make_ready_aes("t", 0);
+  d.msg(1);
+  d.result(1, answer::response(codes::internal_server_error));  // the cloud answered: a real back-off
+  const auto deadline = d.fsm.next_deadline();
+  ASSERT_TRUE(deadline);
+  EXPECT_FALSE(d.fsm.waiting_after_timeout());
+  EXPECT_FALSE(d.fsm.path_recovered(d.now + 10ms));
+  EXPECT_TRUE(d.drain().empty());
+  EXPECT_EQ(d.fsm.next_deadline(), deadline);
+
+  // Likewise an auth refusal (4.01) keeps its back-off.
+  driver r(config_for(security_mode::aes));
+  r.start();
+  r.up();
+  r.slot();
+  r.auth(answer::response(codes::unauthorized));
+  ASSERT_EQ(r.fsm.state(), device_state::backing_off);
+  EXPECT_FALSE(r.fsm.path_recovered(r.now));
+  EXPECT_EQ(r.fsm.state(), device_state::backing_off);
+}
+
+TEST(DeviceFsm, PathRecoveredEndsAnAuthBackoffFromSilenceThroughTheSlot) {
+  auto c = config_for(security_mode::aes);
+  c.reconnect_after_timeouts = 0;
+  driver d(c);
+  d.start();
+  d.up();
+  d.slot();
+  d.advance(0s);
+  d.auth(answer::timeout());  // /auth unanswered
+  ASSERT_EQ(d.fsm.state(), device_state::backing_off);
+  // The back-off doubles: let it grow to 4 s.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(has<request_auth_slot>(d.tick(*d.fsm.next_deadline())));
+    ASSERT_TRUE(has<send_auth>(d.slot()));
+    d.auth(answer::timeout());
+  }
+  ASSERT_EQ(d.fsm.next_deadline(), d.now + 4s);
+  d.now += 1s;
+  EXPECT_TRUE(d.fsm.path_recovered(d.now));
+  const auto a = d.drain();
+  EXPECT_TRUE(has<request_auth_slot>(a));  // the retry still waits for the (rate-limited) auth slot
+  EXPECT_FALSE(has<send_auth>(a));
+  EXPECT_EQ(d.fsm.state(), device_state::authenticating);
+  EXPECT_TRUE(has<send_auth>(d.slot()));
+}
+
+TEST(DeviceFsm, PathRecoveredReopensATransportDroppedForSilence) {
+  auto c = config_for(security_mode::dtls);
+  c.reconnect_after_timeouts = 1;
+  driver d(c);
+  d.start();
+  d.slot();
+  d.up();
+  d.ok_auth("t");
+  d.msg(1);
+  ASSERT_TRUE(has<close_transport>(d.result(1, answer::timeout())));
+  ASSERT_EQ(d.fsm.state(), device_state::backing_off);
+  EXPECT_TRUE(d.fsm.path_recovered(d.now + 10ms));
+  EXPECT_TRUE(has<request_auth_slot>(d.drain()));  // the handshake, through the slot
+  EXPECT_EQ(d.fsm.state(), device_state::handshaking);
+
+  // A transport failure that was a refusal (not a timeout) keeps its back-off.
+  driver r(c);
+  r.start();
+  r.slot();
+  r.fsm.transport_failed(r.now, std::make_error_code(std::errc::connection_refused));
+  r.drain();
+  ASSERT_EQ(r.fsm.state(), device_state::backing_off);
+  EXPECT_FALSE(r.fsm.path_recovered(r.now));
+  // A handshake timeout does not.
+  r.tick(*r.fsm.next_deadline());
+  r.slot();
+  r.fsm.transport_failed(r.now, std::make_error_code(std::errc::timed_out), true);
+  r.drain();
+  ASSERT_EQ(r.fsm.state(), device_state::backing_off);
+  EXPECT_TRUE(r.fsm.path_recovered(r.now));
+  EXPECT_TRUE(has<request_auth_slot>(r.drain()));
+}
+
 }  // namespace
 }  // namespace gw::session
