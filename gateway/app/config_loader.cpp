@@ -26,7 +26,7 @@ namespace gw::app {
 namespace {
 
 constexpr std::size_t max_errors = 200;
-constexpr std::size_t max_secret_file_bytes = 64 * 1024;
+constexpr std::size_t max_secret_file_bytes = std::size_t{64} * 1024;
 
 // A value as it may appear in a message: printable ASCII only, at most 64 characters, quoted.
 std::string quote(std::string_view v) {

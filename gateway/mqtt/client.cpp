@@ -101,7 +101,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
     // Raw `this`: shutdown() waits for a running callback and disables them before *this goes away.
     cli_.set_connected_handler([this](const std::string& cause) { on_paho_connected(cause); });
     cli_.set_connection_lost_handler([this](const std::string& cause) { on_paho_connection_lost(cause); });
-    cli_.set_message_callback([this](::mqtt::const_message_ptr m) { on_paho_message(m); });
+    cli_.set_message_callback([this](const ::mqtt::const_message_ptr& m) { on_paho_message(m); });
   }
 
   void start() {
