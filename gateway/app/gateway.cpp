@@ -261,7 +261,9 @@ std::unique_ptr<session::device_session> gateway::make_session(device_runtime& d
   events.state_changed = [this, raw](const session::state_changed& c) { on_state_changed(*raw, c); };
   if (resume_) {
     events.answered_after_timeouts = [this, g = resume_->group(endpoint_of(d))](
-                                         session::clock_time_point now) { resume_->answered(g, now); };
+                                         session::clock_time_point now, session::clock_time_point since) {
+      resume_->answered(g, now, since);
+    };
   }
   return std::make_unique<session::device_session>(
       io_.get_executor(), scheduler_, *gate_, next_gate_id_++, std::move(ident),
@@ -271,9 +273,11 @@ std::unique_ptr<session::device_session> gateway::make_session(device_runtime& d
 
 void gateway::join_resume(device_runtime& dev, const device_config& d) {
   if (!resume_) return;
+  const std::size_t group = resume_->group(endpoint_of(d));
   dev.resume_member =
-      resume_->add(resume_->group(endpoint_of(d)),
-                   [s = dev.session.get()](session::clock_time_point now) { return s->resume(now); });
+      resume_->add(group, [this, group, s = dev.session.get()](session::clock_time_point now) {
+        return s->resume(now, resume_->working_since(group));
+      });
 }
 
 device_runtime& gateway::add_device(const device_config& d) {

@@ -71,10 +71,15 @@ std::size_t path_resume::members(std::size_t group) const {
   return groups_[group].members.size() - groups_[group].free.size();
 }
 
-void path_resume::answered(std::size_t group, time_point now) {
+path_resume::time_point path_resume::working_since(std::size_t group) const {
+  return group < groups_.size() ? groups_[group].working_since : time_point::max();
+}
+
+void path_resume::answered(std::size_t group, time_point now, time_point working_since) {
   if (group >= groups_.size()) return;
   group_state& g = groups_[group];
   if (g.active || (g.last_round && now - *g.last_round < min_interval_)) return;
+  g.working_since = working_since;
   g.active = true;
   g.cursor = 0;
   g.resumed = 0;

@@ -46,8 +46,11 @@ class path_resume {
   void remove(member m);
   // Live members of `group` (0 for an unknown group).
   std::size_t members(std::size_t group) const;
-  // A session of `group` was answered after timeouts. Never resumes anyone synchronously.
-  void answered(std::size_t group, time_point now);
+  // A session of `group` was answered after timeouts; the answered copy left at `working_since`. Never
+  // resumes anyone synchronously.
+  void answered(std::size_t group, time_point now, time_point working_since = time_point::max());
+  // The current (or last) round's working_since of `group`: members pass it to device_session::resume.
+  time_point working_since(std::size_t group) const;
 
   std::uint64_t rounds() const { return rounds_; }
   std::uint64_t resumed() const { return resumed_; }
@@ -58,6 +61,7 @@ class path_resume {
     std::vector<resume_fn> members;  // removed members are empty and their index is in `free`
     std::vector<std::size_t> free;
     std::optional<time_point> last_round;
+    time_point working_since = time_point::max();
     bool active = false;
     std::size_t cursor = 0;
     std::size_t resumed = 0;  // in the current round

@@ -87,7 +87,9 @@ void endpoint::complete(time_point now, request_id id, std::error_code ec, messa
   if (it == outstanding_.end()) return;
   matcher_.remove_mid(it->request.message_id());
   matcher_.remove_token(it->request.token());
-  events_.push_back(response_event{id, ec, std::move(response), it->retransmissions, now - it->first_sent});
+  const time_point copy_sent = it->acknowledged ? now : it->deadline - it->timeout;
+  events_.push_back(
+      response_event{id, ec, std::move(response), it->retransmissions, now - it->first_sent, copy_sent});
   outstanding_.erase(it);
   if (ec == error::reset) ++stats_.resets;
   if (ec == error::timeout || ec == error::separate_response_timeout) ++stats_.timeouts;
@@ -198,11 +200,11 @@ void endpoint::on_timer(time_point now) {
   if (start_pending_) start_queued(now);
 }
 
-std::size_t endpoint::retransmit_now(time_point now) {
+std::size_t endpoint::retransmit_now(time_point now, time_point working_since) {
   last_now_ = std::max(last_now_, now);
   std::size_t count = 0;
   for (exchange& ex : outstanding_) {
-    if (!reliability_.on_path_recovered(ex, now, random_)) continue;
+    if (!reliability_.on_path_recovered(ex, now, random_, working_since)) continue;
     transmit_.push_back(ex.datagram);  // RFC 7252 §4.2: the identical datagram
     ++stats_.sent;
     ++stats_.retransmitted;

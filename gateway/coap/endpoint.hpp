@@ -27,6 +27,9 @@ struct response_event {
   message response;          // valid when !ec
   unsigned retransmissions;  // how many times the request was re-sent
   duration rtt;              // first send -> response (or failure)
+  // When the copy that was answered left, as far as the endpoint knows: the last transmission of a request
+  // still awaiting its ACK; the response's own time after an empty ACK (which copy was ACKed is unknown).
+  time_point answered_copy_sent{};
 };
 
 /// Counters since construction. `sent` counts every datagram queued for the wire (requests, retransmissions,
@@ -61,8 +64,9 @@ class endpoint {
   /// The caller has positive evidence that the peer answers again (another endpoint to the same host:port
   /// got a response after timeouts). Every request already in CON back-off is retransmitted now, once, and
   /// its schedule restarts from the initial ACK_TIMEOUT range (reliability_layer::on_path_recovered).
+  /// Requests whose last copy left at or after `working_since` are left alone (see on_path_recovered).
   /// Returns how many requests were retransmitted.
-  std::size_t retransmit_now(time_point now);
+  std::size_t retransmit_now(time_point now, time_point working_since = time_point::max());
   /// True if some request is in CON back-off (retransmitted at least once, still unanswered).
   bool backing_off() const noexcept;
   /// Earliest retransmit / response-wait / dedup expiry; nullopt when nothing is pending.

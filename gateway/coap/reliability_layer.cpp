@@ -40,11 +40,13 @@ reliability_layer::action reliability_layer::on_deadline(exchange& ex, time_poin
   return action::retransmit;
 }
 
-bool reliability_layer::on_path_recovered(exchange& ex, time_point now, prng& random) const noexcept {
+bool reliability_layer::on_path_recovered(exchange& ex, time_point now, prng& random,
+                                          time_point working_since) const noexcept {
   if (ex.current != exchange::state::awaiting_ack || ex.retransmissions == 0 ||
       ex.retransmissions > params_.max_retransmit) {
     return false;
   }
+  if (ex.deadline - ex.timeout >= working_since) return false;  // its last copy left on a working path
   ++ex.retransmissions;
   ex.timeout = initial_timeout(random);
   ex.deadline = now + ex.timeout;

@@ -35,8 +35,12 @@ class reliability_layer {
   /// back-off (awaiting_ack, retransmitted at least once) is retransmitted at `now` and its schedule restarts
   /// from the initial ACK_TIMEOUT range; it still counts as a retransmission. Deliberately shortens RFC 7252
   /// §4.2's back-off, only on positive evidence that the path works. At most one such extra transmission
-  /// beyond MAX_RETRANSMIT, so an exchange's life stays bounded. False (nothing changed) otherwise.
-  bool on_path_recovered(exchange& ex, time_point now, prng& random) const noexcept;
+  /// beyond MAX_RETRANSMIT, so an exchange's life stays bounded. `working_since`: when the copy that was
+  /// answered left (the answer's time minus its RTT); an exchange whose last copy left at or after it is
+  /// skipped, because that copy travelled on a working path and its answer is on its way: a resend would only
+  /// be a duplicate at the peer. False (nothing changed) otherwise.
+  bool on_path_recovered(exchange& ex, time_point now, prng& random,
+                         time_point working_since = time_point::max()) const noexcept;
 
  private:
   transmission_params params_;

@@ -124,9 +124,9 @@ session_stats device_session::stats() const {
   return s;
 }
 
-bool device_session::resume(clock::time_point now) {
+bool device_session::resume(clock::time_point now, clock::time_point working_since) {
   bool worked = false;
-  if (endpoint_ && endpoint_->retransmit_now(now) > 0) worked = true;
+  if (endpoint_ && endpoint_->retransmit_now(now, working_since) > 0) worked = true;
   if (fsm_.path_recovered(now)) worked = true;
   if (worked) pump(now);
   return worked;
@@ -400,7 +400,7 @@ void device_session::on_response(clock::time_point now, const coap::response_eve
     saw_timeout_ = true;
   } else if (!ev.ec && (saw_timeout_ || ev.retransmissions > 0)) {
     saw_timeout_ = false;
-    if (events_.answered_after_timeouts) events_.answered_after_timeouts(now);
+    if (events_.answered_after_timeouts) events_.answered_after_timeouts(now, ev.answered_copy_sent);
   }
 
   if (req.kind == request_kind::auth) {

@@ -71,8 +71,9 @@ struct session_events {
   std::function<void(message_handle, std::string reason, std::uint8_t code)> dead_lettered;
   std::function<void(const state_changed&)> state_changed;
   // The cloud answered this session after at least one of its exchanges timed out or was retransmitted:
-  // positive evidence that the cloud endpoint (host:port) works again (issue #6 item 4).
-  std::function<void(clock_time_point now)> answered_after_timeouts;
+  // positive evidence that the cloud endpoint (host:port) works again (issue #6 item 4). `working_since`:
+  // when the answered copy left (coap::response_event::answered_copy_sent).
+  std::function<void(clock_time_point now, clock_time_point working_since)> answered_after_timeouts;
 };
 
 struct session_stats {
@@ -110,8 +111,9 @@ class device_session {
   session_stats stats() const;
   // Another session to the same cloud endpoint was answered after timeouts (session_events::
   // answered_after_timeouts): requests in CON back-off retransmit now (coap::endpoint::retransmit_now) and a
-  // back-off caused by silence ends (device_fsm::path_recovered). Returns true if it did anything.
-  bool resume(clock::time_point now);
+  // back-off caused by silence ends (device_fsm::path_recovered). `working_since`: when the answered copy of
+  // the other session left (requests sent since then are not resent). Returns true if it did anything.
+  bool resume(clock::time_point now, clock::time_point working_since = clock::time_point::max());
 
  private:
   enum class request_kind : std::uint8_t { auth, publish };

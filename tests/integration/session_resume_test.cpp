@@ -44,8 +44,9 @@ outage_result run_outage(int devices, bool resume_on) {
   const std::size_t group = resume.group("127.0.0.1:" + std::to_string(sim.aes_port()));
   if (resume_on) {
     rig.extra_events = [&](session::session_events& ev) {
-      ev.answered_after_timeouts = [&resume, group](session::clock_time_point now) {
-        resume.answered(group, now);
+      ev.answered_after_timeouts = [&resume, group](session::clock_time_point now,
+                                                    session::clock_time_point since) {
+        resume.answered(group, now, since);
       };
     };
   }
@@ -54,7 +55,9 @@ outage_result run_outage(int devices, bool resume_on) {
   for (int i = 0; i < devices; ++i) {
     auto& d = rig.add(test::sim_identity(i, security_mode::aes, sim.aes_port()), opts);
     if (resume_on)
-      resume.add(group, [s = d.session.get()](clock_type::time_point now) { return s->resume(now); });
+      resume.add(group, [&resume, group, s = d.session.get()](clock_type::time_point now) {
+        return s->resume(now, resume.working_since(group));
+      });
     d.session->start();
   }
   EXPECT_TRUE(rig.run_until([&] { return rig.all_ready(); }, 10s));

@@ -37,9 +37,13 @@ TEST(PathResume, ResumesTheGroupInPacedBatchesNeverSynchronously) {
   const auto gone = resume.add(a, [&](clock_type::time_point) { return ++calls_removed, true; });
   resume.remove(gone);  // its session was destroyed (reload): never called again
 
-  resume.answered(a, clock_type::now());
+  const auto since = clock_type::now() - 40ms;                        // when the answered copy left
+  EXPECT_EQ(resume.working_since(a), clock_type::time_point::max());  // no round yet: nothing is known
+  resume.answered(a, clock_type::now(), since);
   EXPECT_EQ(std::count(calls_a.begin(), calls_a.end(), 1), 0);  // not from inside the answering session
-  resume.answered(a, clock_type::now());                        // a round is running: ignored
+  EXPECT_EQ(resume.working_since(a), since);          // what the members pass on to device_session::resume
+  resume.answered(a, clock_type::now(), since + 1s);  // a round is running: ignored
+  EXPECT_EQ(resume.working_since(a), since);
   while (resume.resumed() < 28) {
     in_tick = 0;
     ASSERT_EQ(io.run_one_for(1s), 1U);

@@ -180,6 +180,35 @@ TEST(CoapEndpoint, RetransmitNowIsBoundedToOneExtraTransmission) {
   EXPECT_EQ(event->retransmissions, 5u);
 }
 
+TEST(CoapEndpoint, RetransmitNowLeavesACopySentOnTheWorkingPath) {
+  // Another session's answered copy left at 2.3 s: the path worked from then on. This request's last copy
+  // left at 2 s (before: it may have been lost, resend it) in one case and at 2.3 s (after: its answer is
+  // on its way, a resend would only be a duplicate at the peer) in the other.
+  endpoint ep(lockstep_params(), 0x2300, 1);
+  ep.send(t0, post());
+  drain(ep);
+  ep.on_timer(t0 + 2s);
+  ASSERT_EQ(drain(ep).size(), 1u);
+  EXPECT_EQ(ep.retransmit_now(t0 + 2400ms, t0 + 2s), 0u);  // sent exactly when the path was seen working
+  EXPECT_TRUE(drain(ep).empty());
+  EXPECT_EQ(ep.next_deadline(), t0 + 6s);  // its own schedule stands
+  EXPECT_EQ(ep.retransmit_now(t0 + 2400ms, t0 + 2300ms), 1u);
+  EXPECT_EQ(drain(ep).size(), 1u);
+}
+
+TEST(CoapEndpoint, TheEventNamesWhenTheAnsweredCopyLeft) {
+  endpoint ep(lockstep_params(), 0x2400, 1);
+  ep.send(t0, post());
+  const message sent = decoded(drain(ep).at(0));
+  ep.on_timer(t0 + 2s);
+  drain(ep);
+  ep.on_datagram(t0 + 2100ms, piggybacked(sent));
+  const auto event = ep.poll_event();
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->answered_copy_sent, t0 + 2s);  // the retransmission, not the first copy
+  EXPECT_EQ(event->rtt, 2100ms);
+}
+
 TEST(CoapEndpoint, RetransmitNowThenAnswerCompletes) {
   endpoint ep(lockstep_params(), 0x2200, 1);
   const request_id id = ep.send(t0, post());
