@@ -12,5 +12,9 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY BOTH)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig)
-# gtest_discover_tests and ctest run the test binaries through this.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static -L /usr/aarch64-linux-gnu)
+# gtest_discover_tests and ctest run the test binaries through this. No `-L /usr/aarch64-linux-gnu`: that prefix
+# makes qemu load the cross package's ld-linux-aarch64.so.1 (libc6-arm64-cross) while ld.so then finds libc.so.6
+# of libc6:arm64 in /lib/aarch64-linux-gnu, a different glibc build; the two share private structures (the
+# thread stack cache in _rtld_global), so the first pthread_create loops forever. Without -L qemu uses
+# /lib/ld-linux-aarch64.so.1 of libc6:arm64, which the multiarch -dev packages pull in anyway: one glibc.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static)
