@@ -288,9 +288,13 @@ class client::impl : public std::enable_shared_from_this<impl> {
         spdlog::warn("mqtt: subscribe {} failed: {}", filter, e.what());
       }
     }
+    // "online" at QoS 0: every connect publishes it again, so a QoS 1 retry buys nothing, and it keeps the
+    // gateway free of outbound QoS 1 messages while connected. Paho C 1.3.11 can resend an in-flight QoS 1
+    // PUBLISH whose topic it freed when the connection broke during the write; the broker then drops every
+    // reconnect as malformed, for ever (seen with the test publisher, tests/bench/e2e/mqtt_load.cpp).
     if (!opts_.status_topic.empty()) {
       try {
-        cli_.publish(opts_.status_topic, opts_.online_payload.data(), opts_.online_payload.size(), 1, true);
+        cli_.publish(opts_.status_topic, opts_.online_payload.data(), opts_.online_payload.size(), 0, true);
       } catch (const ::mqtt::exception& e) {
         spdlog::warn("mqtt: publishing online status failed: {}", e.what());
       }
