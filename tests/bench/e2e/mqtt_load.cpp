@@ -2,14 +2,16 @@
 // never share a process with the gateway's (gateway/mqtt/client.hpp: one Paho receive thread per process).
 //
 //   e2e_mqtt_load pub --uri U [--client-id C] [--devices N] [--messages M] [--first-id K] [--rate R]
-//                     [--window W] [--qos Q] [--pad B] [--topic T] [--clean 0|1] [--reconnect 0|1]
+//                     [--window W] [--qos Q] [--pad B] [--topic T] [--reconnect 0|1]
 //     Publishes M messages, message i (K <= i < K+M) to device i % N on topic sensors/sensor-%04d/update (or
 //     T for every message when given), payload {"id":i,"ts_us":<wall clock us at send>,"pad":"xx.."} (B bytes
 //     of padding). Ids of one device strictly increase, so the cloud can check per-device order. R > 0 paces
-//     to R msg/s; W publishes stay unacknowledged at most. With --reconnect 1 the session is persistent,
-//     publishes made while the broker is away are buffered and sent after the automatic reconnect (MQTT 3.1.1
-//     §4.4). Prints "e2e_mqtt_load: connected", then "e2e_mqtt_load: published M in S s (R msg/s)" once every
-//     publish was acknowledged (QoS >= 1), and exits 0.
+//     to R msg/s; W publishes stay unacknowledged at most. Prints "e2e_mqtt_load: connected", then
+//     "e2e_mqtt_load: published M in S s (R msg/s)" once every publish was acknowledged (QoS >= 1), and exits
+//     0. With --reconnect 1 a lost connection is not an error: the tool connects again (every 100 ms until
+//     the broker is back) and publishes every unacknowledged message again, in order: at least once, like a
+//     sensor gateway's client. A message the broker had taken before the loss then reaches the cloud twice;
+//     cloudsim marks the second copy dup:true (same payload id), so the tests count it apart from loss.
 //   e2e_mqtt_load sub --uri U [--client-id C] [--filter F] [--messages M] [--qos Q] [--timeout S]
 //     Subscribes, prints "e2e_mqtt_load: subscribed", counts messages and prints "e2e_mqtt_load: received M
 //     in S s (R msg/s)" (time from the first to the last) once M arrived; exits 1 after S s without them.
@@ -23,9 +25,11 @@
 #include <deque>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -60,32 +64,82 @@ void report(const char* what, long long n, steady::time_point t0, steady::time_p
   std::fflush(stdout);
 }
 
+// One MQTT connection of the publisher. With --reconnect a lost connection's client is retired and a new one
+// connects; Paho's own automatic reconnect is not used, because Paho C 1.3.11 (Debian 12) can resend an
+// in-flight PUBLISH whose topic it already freed when the connection broke during its write: the broker
+// answers the garbage with a disconnect ("malformed packet"), on every reconnect, forever (seen here with
+// tshark; paho.mqtt.c issue #1592 reports the payload variant). A retired client is never destroyed for the
+// same reason (its destructor would free that topic again): it stays unconnected until the process exits.
+class publisher {
+ public:
+  publisher(std::string uri, std::string client_id, int window)
+      : uri_(std::move(uri)), client_id_(std::move(client_id)) {
+    opts_.set_clean_session(true);
+    opts_.set_keep_alive_interval(std::chrono::seconds(20));
+    opts_.set_connect_timeout(std::chrono::seconds(2));
+    opts_.set_max_inflight(std::max(window, 1));
+  }
+  publisher(const publisher&) = delete;
+  publisher& operator=(const publisher&) = delete;
+  ~publisher() {
+    if (cli_) {
+      try {
+        cli_->disconnect()->wait_for(std::chrono::seconds(2));
+      } catch (const mqtt::exception&) {
+      }
+    }
+    for (auto& c : retired_) (void)c.release();  // see the class comment
+  }
+
+  // Connects a new client; with `retry`, every 100 ms until the broker answers. Throws mqtt::exception when
+  // a connect fails and `retry` is false.
+  void connect(bool retry) {
+    if (cli_) retired_.push_back(std::move(cli_));
+    for (;;) {
+      auto cli = std::make_unique<mqtt::async_client>(uri_, client_id_,
+                                                      mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
+      cli->set_connection_lost_handler([this](const std::string&) { lost_ = true; });
+      try {
+        cli->connect(opts_)->wait();
+        lost_ = false;
+        cli_ = std::move(cli);
+        return;
+      } catch (const mqtt::exception&) {
+        if (!retry) throw;
+        retired_.push_back(std::move(cli));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  }
+  // True once the connection is gone (Paho said so, or the client is not connected).
+  bool lost() const { return lost_ || !cli_->is_connected(); }
+  mqtt::delivery_token_ptr publish(const std::string& topic, const std::string& payload, int qos) {
+    return cli_->publish(topic, payload.data(), payload.size(), qos, false);
+  }
+
+ private:
+  std::string uri_, client_id_;
+  mqtt::connect_options opts_;
+  std::unique_ptr<mqtt::async_client> cli_;
+  std::vector<std::unique_ptr<mqtt::async_client>> retired_;
+  std::atomic<bool> lost_{false};
+};
+
 int run_pub(const args& a) {
-  const std::string uri = a.get("uri", "tcp://127.0.0.1:1883");
   const long long devices = a.num("devices", 1);
   const long long messages = a.num("messages", 1000);
   const long long first = a.num("first-id", 0);
   const long long rate = a.num("rate", 0);
-  const long long window = a.num("window", 100);
+  const long long window = std::max<long long>(a.num("window", 100), 1);
   const int qos = static_cast<int>(a.num("qos", 1));
   const std::string pad(static_cast<std::size_t>(a.num("pad", 0)), 'x');
   const std::string fixed_topic = a.get("topic", "");
   const bool reconnect = a.num("reconnect", 0) != 0;
-  const bool clean = a.num("clean", reconnect ? 0 : 1) != 0;
 
-  mqtt::create_options co(MQTTVERSION_3_1_1);
-  if (reconnect) {
-    co.set_send_while_disconnected(true, true);
-    co.set_max_buffered_messages(static_cast<int>(messages + 10));
-  }
-  mqtt::async_client cli(uri, a.get("client-id", "e2e-load-pub"), co, nullptr);
-  mqtt::connect_options opts;
-  opts.set_clean_session(clean);
-  opts.set_keep_alive_interval(std::chrono::seconds(20));
-  opts.set_max_inflight(static_cast<int>(std::max<long long>(window, 1)));
-  if (reconnect) opts.set_automatic_reconnect(std::chrono::milliseconds(200), std::chrono::seconds(1));
+  publisher pub(a.get("uri", "tcp://127.0.0.1:1883"), a.get("client-id", "e2e-load-pub"),
+                static_cast<int>(window));
   try {
-    cli.connect(opts)->wait();
+    pub.connect(false);
   } catch (const mqtt::exception& e) {
     std::cerr << "e2e_mqtt_load: connect failed: " << e.what() << "\n";
     return 1;
@@ -93,31 +147,49 @@ int run_pub(const args& a) {
   std::printf("e2e_mqtt_load: connected\n");
   std::fflush(stdout);
 
-  // Each unacknowledged publish with what it sent, so that with --reconnect a delivery Paho fails when the
-  // connection drops (MQTT error -1) is published again: at least once, like a real sensor gateway's client
-  // (a repeat reaches the cloud as a duplicate of the same id, which the tests count apart).
+  // Each unacknowledged publish with what it sent, oldest first, so that after a lost connection all of them
+  // go out again on the new one, in their order.
   struct sent {
     mqtt::delivery_token_ptr token;
     std::string topic, payload;
   };
   std::deque<sent> pending;
+  // Acknowledged (a failed delivery counts as not acknowledged: recover sends it again).
+  const auto acked = [](const sent& s) {
+    try {
+      return s.token && s.token->try_wait();
+    } catch (const mqtt::exception&) {
+      return false;
+    }
+  };
+  // Connects again and republishes every unacknowledged publish (--reconnect), or rethrows the failure.
+  const auto recover = [&](const mqtt::exception* cause) {
+    if (!reconnect) {
+      if (cause) throw *cause;
+      throw std::runtime_error("connection lost");
+    }
+    std::erase_if(pending, acked);
+    for (;;) {
+      pub.connect(true);
+      try {
+        for (auto& s : pending) s.token = pub.publish(s.topic, s.payload, qos);
+        return;
+      } catch (const mqtt::exception&) {
+        // lost again while republishing: connect once more
+      }
+    }
+  };
+  // Waits until the oldest publish is acknowledged; a failure or a lost connection recovers first.
   const auto settle_oldest = [&] {
     for (;;) {
       try {
-        pending.front().token->wait();
-        pending.pop_front();
-        return;
-      } catch (const mqtt::exception&) {
-        if (!reconnect) throw;
-        auto& s = pending.front();
-        for (;;) {
-          try {
-            s.token = cli.publish(s.topic, s.payload.data(), s.payload.size(), qos, false);
-            break;
-          } catch (const mqtt::exception&) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));  // buffer full while away
-          }
+        if (pending.front().token->wait_for(std::chrono::milliseconds(200))) {
+          pending.pop_front();
+          return;
         }
+        if (pub.lost()) recover(nullptr);
+      } catch (const mqtt::exception& e) {
+        recover(&e);
       }
     }
   };
@@ -137,34 +209,32 @@ int run_pub(const args& a) {
     payload = "{\"id\":" + std::to_string(i) + ",\"ts_us\":" + std::to_string(wall_us());
     if (!pad.empty()) payload += ",\"pad\":\"" + pad + "\"";
     payload += "}";
+    pending.push_back({nullptr, topic, payload});
     for (;;) {
       try {
-        auto token = cli.publish(topic, payload.data(), payload.size(), qos, false);
-        pending.push_back({std::move(token), topic, payload});
+        pending.back().token = pub.publish(topic, payload, qos);
         break;
       } catch (const mqtt::exception& e) {
-        // Paho refuses when its in-flight window is full (MQTTASYNC_MAX_BUFFERED / TOO_MANY_...): wait for
-        // the oldest acknowledgement, then retry.
-        if (pending.empty()) {
-          std::cerr << "e2e_mqtt_load: publish failed: " << e.what() << "\n";
-          return 1;
+        // Refused: the connection is gone (recover republishes this one too) or Paho's in-flight window is
+        // full (wait for the oldest acknowledgement, then try again).
+        if (pub.lost() || pending.size() == 1) {
+          recover(&e);
+          break;
         }
         settle_oldest();
+        if (pending.back().token) break;  // a recovery in settle_oldest republished it
       }
     }
+    while (!pending.empty() && acked(pending.front())) pending.pop_front();
     while (static_cast<long long>(pending.size()) >= window) settle_oldest();
   }
   try {
     while (!pending.empty()) settle_oldest();
-  } catch (const mqtt::exception& e) {
+  } catch (const std::exception& e) {
     std::cerr << "e2e_mqtt_load: delivery failed: " << e.what() << "\n";
     return 1;
   }
   report("published", messages, t0, steady::now());
-  try {
-    cli.disconnect()->wait();
-  } catch (const mqtt::exception&) {
-  }
   return 0;
 }
 
