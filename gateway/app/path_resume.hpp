@@ -29,6 +29,8 @@ class path_resume {
   // `min_interval`: a new round of a group starts at most this often (the CoAP ACK_TIMEOUT is a good value:
   // sessions resumed by the last round are then at most one initial timeout into their new schedule).
   path_resume(net::deadline_scheduler& scheduler, double rate_per_s, clock::duration min_interval);
+  // A reload changed cloud.coap.ack_timeout: later rounds use the new interval.
+  void set_min_interval(clock::duration min_interval) { min_interval_ = min_interval; }
   path_resume(const path_resume&) = delete;
   path_resume& operator=(const path_resume&) = delete;
   ~path_resume();

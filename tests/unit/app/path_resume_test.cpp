@@ -65,6 +65,24 @@ TEST(PathResume, ResumesTheGroupInPacedBatchesNeverSynchronously) {
   EXPECT_EQ(resume.rounds(), 2U);
 }
 
+// A reload that changes cloud.coap.ack_timeout sets the interval between rounds again (set_min_interval).
+TEST(PathResume, ReloadedMinIntervalAppliesToTheNextRound) {
+  boost::asio::io_context io;
+  net::deadline_scheduler scheduler(io.get_executor());
+  path_resume resume(scheduler, 1000.0, 2s);
+  const std::size_t a = resume.group("10.0.0.1:5682");
+  resume.add(a, [](clock_type::time_point) { return true; });
+  const auto t0 = clock_type::now();
+  resume.answered(a, t0);
+  while (resume.resumed() < 1) ASSERT_EQ(io.run_one_for(1s), 1U);
+  ASSERT_EQ(resume.rounds(), 1U);
+  resume.answered(a, t0 + 1500ms);  // within the start-time 2 s
+  EXPECT_EQ(resume.rounds(), 1U);
+  resume.set_min_interval(1s);
+  resume.answered(a, t0 + 1500ms);  // beyond the reloaded 1 s
+  EXPECT_EQ(resume.rounds(), 2U);
+}
+
 // A reload replaces sessions: remove() frees the slot for the next add(), so the group does not grow, and a
 // round calls only the live members (members() counts them; the debug line names that number).
 TEST(PathResume, RemovedSlotsAreReusedAndNeverCalled) {
