@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <functional>
 #include <stdexcept>
 #include <unordered_set>
 #include <utility>
@@ -142,6 +143,35 @@ std::shared_ptr<session::session_options> make_session_options(const config& cfg
   return o;
 }
 
+namespace {
+
+using options_map = std::unordered_map<int, std::shared_ptr<session::session_options>>;  // by cloud_mode
+
+// The session options of every mode used by the devices this shard serves. A mode found in `current` is kept
+// when `keep(mode)` says so, otherwise built anew (dtls reads cloud.ca_file again). nullopt with `error` set
+// when one cannot be built.
+std::optional<options_map> session_options_by_mode(const config& cfg, const options_map& current,
+                                                   const std::function<bool(cloud_mode)>& keep,
+                                                   std::string& error) {
+  options_map out;
+  for (const auto& d : cfg.devices) {
+    if (!in_shard(cfg.shard, d.product_key, d.device_name)) continue;
+    const int mode = static_cast<int>(d.mode);
+    if (out.count(mode) != 0) continue;
+    auto old = current.find(mode);
+    if (old != current.end() && keep(d.mode)) {
+      out.emplace(mode, old->second);
+      continue;
+    }
+    auto o = make_session_options(cfg, d.mode, error);
+    if (!o) return std::nullopt;
+    out.emplace(mode, std::move(o));
+  }
+  return out;
+}
+
+}  // namespace
+
 gateway::gateway(boost::asio::io_context& io, config cfg)
     : io_(io),
       config_(std::move(cfg)),
@@ -180,17 +210,15 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
                                             config_.cloud.coap.ack_timeout);
   }
   ca_digest_ = file_digest(config_.cloud.ca_file);
+  std::string error;
+  auto options = session_options_by_mode(
+      config_, {}, [](cloud_mode) { return false; }, error);
+  if (!options) throw std::runtime_error(error);
+  options_by_mode_ = std::move(*options);
   for (const auto& d : config_.devices) {
     // Other shards' devices stay in device_infos_ (so their topics route, and are skipped, not dead-lettered)
     // but get no session here.
-    if (!in_shard(config_.shard, d.product_key, d.device_name)) continue;
-    auto& opts = options_by_mode_[static_cast<int>(d.mode)];
-    if (!opts) {
-      std::string error;
-      opts = make_session_options(config_, d.mode, error);
-      if (!opts) throw std::runtime_error(error);
-    }
-    add_device(d);
+    if (in_shard(config_.shard, d.product_key, d.device_name)) add_device(d);
   }
 
   // Durations below a second round up (Paho takes whole seconds): see to_client_options.
@@ -294,16 +322,18 @@ device_runtime& gateway::add_device(const device_config& d) {
   return ref;
 }
 
-std::size_t gateway::take_back(device_runtime& dev) {
-  // path_resume holds a pointer to the session: out before the session is destroyed or replaced.
+void gateway::leave_resume(device_runtime& dev) {
   if (resume_ && dev.resume_member) resume_->remove(*dev.resume_member);
   dev.resume_member.reset();
+}
+
+std::size_t gateway::take_back(device_runtime& dev) {
+  leave_resume(dev);
   // The FSM puts what was in flight back as pending (retry_later) and closes the transport; nothing is
   // reported acked, so every offered message is still queued and only its lease has to end.
   dev.session->stop();
   const auto handles = dev.session->offered_handles();
   for (const auto h : handles) queue_->release(h);
-  dev.offered = 0;
   fair_.take_back(dev.slot);
   return handles.size();
 }
@@ -330,42 +360,30 @@ std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
   config next = merge_reloadable(config_, std::move(fresh));
 
   // 1. Build what can fail, changing nothing yet.
-  std::unordered_map<int, std::shared_ptr<session::session_options>> options;
-  for (const auto& d : next.devices) {
-    if (!in_shard(next.shard, d.product_key, d.device_name)) continue;
-    const int mode = static_cast<int>(d.mode);
-    if (options.count(mode) != 0) continue;
-    auto old = options_by_mode_.find(mode);
-    const bool rebuild = old == options_by_mode_.end() || !diff.session_keys.empty() ||
-                         (d.mode == cloud_mode::dtls && diff.ca_changed);
-    if (!rebuild) {
-      options.emplace(mode, old->second);
-      continue;
-    }
-    auto o = make_session_options(next, d.mode, error);  // dtls: reads cloud.ca_file again
-    if (!o) return std::nullopt;
-    options.emplace(mode, std::move(o));
-  }
+  auto options = session_options_by_mode(
+      next, options_by_mode_,
+      [&](cloud_mode m) { return diff.session_keys.empty() && !(m == cloud_mode::dtls && diff.ca_changed); },
+      error);
+  if (!options) return std::nullopt;
   auto infos = device_infos_of(next);
   bridge::route_error rerr;
-  {
-    // Validate the routes against a throw-away lookup; the real router is made after the swap below.
-    auto probe = bridge::router::make(
-        to_bridge_routes(next), [](std::string_view) -> const bridge::device_info* { return nullptr; }, rerr);
-    if (!probe) {
-      error = next.routes.at(rerr.index).source + ": routes[" + std::to_string(rerr.index) + "]." +
-              rerr.field + ": " + rerr.message;
-      return std::nullopt;
-    }
+  // make() does not call the lookup, so the new router can be built now: from the swap below on, its lookup
+  // reads the new device_infos_.
+  auto router = make_router(next, rerr);
+  if (!router) {
+    error = next.routes.at(rerr.index).source + ": routes[" + std::to_string(rerr.index) + "]." + rerr.field +
+            ": " + rerr.message;
+    return std::nullopt;
   }
 
   // 2. Commit: from here on nothing fails.
   config_ = std::move(next);
   fair_.set_cap(config_.cloud.max_in_flight);
+  if (resume_) resume_->set_min_interval(config_.cloud.coap.ack_timeout);
   ca_digest_ = digest;
-  options_by_mode_ = std::move(options);
+  options_by_mode_ = std::move(*options);
   device_infos_ = std::move(infos);
-  router_ = make_router(config_, rerr);
+  router_ = std::move(router);
 
   std::unordered_map<std::string, const device_config*> by_config_id;
   for (const auto& d : config_.devices) by_config_id.emplace(d.id, &d);
@@ -471,9 +489,7 @@ void gateway::stop() {
   drain_done_ = nullptr;
   if (mqtt_) mqtt_->stop();
   for (auto& dev : devices_) {
-    // A resume round may still be scheduled: it must not wake a stopped session.
-    if (resume_ && dev->resume_member) resume_->remove(*dev->resume_member);
-    dev->resume_member.reset();
+    leave_resume(*dev);
     dev->session->stop();
   }
   // The stop's own state changes may have opened a summary window: write it now, not after the loop ends.
@@ -504,9 +520,7 @@ void gateway::drain(std::chrono::milliseconds deadline, std::function<void()> do
 }
 
 std::size_t gateway::in_flight() const {
-  std::size_t n = 0;
-  for (const auto& dev : devices_) n += dev->offered;
-  return n;
+  return fair_.in_flight();
 }
 
 void gateway::check_drained() {
@@ -647,7 +661,6 @@ void gateway::dispatch() {
     });
     for (auto& [dev, batch] : offers) {
       for (auto& m : batch) {
-        ++dev->offered;
         dev->session->offer({m.id, std::move(m.cloud_topic), std::move(m.payload)});
       }
     }
@@ -660,9 +673,7 @@ void gateway::on_acked(device_runtime& dev, std::uint64_t id, std::string platfo
   ++counters_.delivered;
   ++dev.delivered;
   dev.last_platform_id = std::move(platform_id);
-  if (dev.offered > 0) --dev.offered;
-  fair_.settled(dev.slot);
-  dispatch();
+  settle(dev);
 }
 
 void gateway::on_dead_lettered(device_runtime& dev, std::uint64_t id, std::string reason, std::uint8_t code) {
@@ -672,7 +683,10 @@ void gateway::on_dead_lettered(device_runtime& dev, std::uint64_t id, std::strin
   }
   ++counters_.dead_lettered;
   ++dev.dead_lettered;
-  if (dev.offered > 0) --dev.offered;
+  settle(dev);
+}
+
+void gateway::settle(device_runtime& dev) {
   fair_.settled(dev.slot);
   dispatch();
 }

@@ -48,8 +48,7 @@ struct gateway_counters {
 struct device_runtime {
   std::string id;
   std::unique_ptr<session::device_session> session;
-  std::size_t slot = 0;     // its index in the gateway's fair_scheduler
-  std::size_t offered = 0;  // messages handed to the session and not yet settled
+  std::size_t slot = 0;  // its index in the gateway's fair_scheduler, which counts what it holds in flight
   std::uint64_t delivered = 0;
   std::uint64_t dead_lettered = 0;
   std::string last_platform_id;  // option 2090 of the last delivery (spec §5.4)
@@ -130,6 +129,9 @@ class gateway {
   std::size_t restart_session(device_runtime& dev, const device_config& d);
   // Registers dev.session with path_resume (no-op when resume_on_answer is off).
   void join_resume(device_runtime& dev, const device_config& d);
+  // Takes dev.session out of path_resume: before the session is stopped, replaced or destroyed, since a
+  // scheduled resume round holds a pointer to it and must not wake a stopped session.
+  void leave_resume(device_runtime& dev);
   std::optional<bridge::router> make_router(const config& cfg, bridge::route_error& err);
   // The MQTT filters of the routes that can reach a device of this shard.
   std::vector<std::string> wanted_subscriptions() const;
@@ -139,6 +141,9 @@ class gateway {
   void dispatch();
   void on_acked(device_runtime& dev, std::uint64_t id, std::string platform_id);
   void on_dead_lettered(device_runtime& dev, std::uint64_t id, std::string reason, std::uint8_t code);
+  // One offered message of `dev` left its session (acked or dead-lettered): its slot goes back and free slots
+  // are handed out again.
+  void settle(device_runtime& dev);
   void on_state_changed(device_runtime& dev, const session::state_changed& change);
   void arm_state_log();
   void arm_housekeeping();

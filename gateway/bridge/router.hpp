@@ -31,7 +31,8 @@ struct route_result {
 };
 
 // Maps MQTT topics to (device id, cloud topic) through an ordered list of routes (shared/design.md §2, §4).
-// Immutable after make(); route() is const and safe to call from any thread if the lookup is.
+// Immutable after make(); route() is const and safe to call from any thread if the lookup is. make() only
+// stores the lookup (route() calls it), so a router can be built before the map it reads is in place.
 class router {
  public:
   // Validates and compiles every route. On the first invalid route returns nullopt and fills `err`.
