@@ -60,7 +60,8 @@ int usage() {
 
 void report(const char* what, long long n, steady::time_point t0, steady::time_point t1) {
   const double s = std::chrono::duration<double>(t1 - t0).count();
-  std::printf("e2e_mqtt_load: %s %lld in %.3f s (%.0f msg/s)\n", what, n, s, s > 0 ? n / s : 0.0);
+  std::printf("e2e_mqtt_load: %s %lld in %.3f s (%.0f msg/s)\n", what, n, s,
+              s > 0 ? static_cast<double>(n) / s : 0.0);
   std::fflush(stdout);
 }
 
@@ -249,7 +250,7 @@ int run_sub(const args& a) {
   std::condition_variable cv;
   long long count = 0;
   steady::time_point first{}, last{};
-  cli.set_message_callback([&](mqtt::const_message_ptr) {
+  cli.set_message_callback([&](const mqtt::const_message_ptr&) {
     const auto now = steady::now();
     std::lock_guard lock(m);
     if (count == 0) first = now;
