@@ -71,6 +71,12 @@ std::int64_t now_ms() {
       .count();
 }
 
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 struct options {
   int aes_port = -1;
   int psk_port = -1;
@@ -574,7 +580,9 @@ void simulator::record(const token_session*, mode m, const std::string& pk, cons
   }
   if (jsonl_ == nullptr) return;
   json line;
-  line["t_ms"] = now_ms();
+  const std::int64_t t_us = now_us();
+  line["t_ms"] = t_us / 1000;
+  line["t_us"] = t_us;  // for latencies below a millisecond (tests/bench/e2e)
   line["productKey"] = pk;
   line["deviceName"] = dn;
   line["topic"] = topic;

@@ -176,6 +176,7 @@ std::vector<cloudsim_record> cloudsim_process::records() const {
     if (j.is_discarded() || !j.is_object()) continue;  // a line being written right now
     cloudsim_record r;
     r.t_ms = j.value("t_ms", std::int64_t{0});
+    r.t_us = j.value("t_us", r.t_ms * 1000);
     r.product_key = j.value("productKey", "");
     r.device_name = j.value("deviceName", "");
     r.topic = j.value("topic", "");

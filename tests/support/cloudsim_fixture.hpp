@@ -33,6 +33,7 @@ struct cloudsim_options {
 // One line of the JSONL: an accepted message as the platform saw it (after decryption in AES mode).
 struct cloudsim_record {
   std::int64_t t_ms = 0;  // receive time, ms since the epoch
+  std::int64_t t_us = 0;  // the same in µs
   std::string product_key;
   std::string device_name;
   std::string topic;                 // the MQTT topic, i.e. the Uri-Path after "topic", with a leading '/'

@@ -248,7 +248,7 @@ class Cloud:
 
 
 class JsonlReader:
-    """Incremental reader of cloudsim's JSONL: per record (t_ms, device, id, ts_us, dup)."""
+    """Incremental reader of cloudsim's JSONL: per record (receive time ms, device, id, ts_us, dup)."""
 
     def __init__(self, path):
         self.path = path
@@ -277,7 +277,9 @@ class JsonlReader:
                 mid, ts = p.get("id"), p.get("ts_us")
             except (ValueError, AttributeError):
                 pass
-            self.records.append((r["t_ms"], r.get("deviceName"), mid, ts, bool(r.get("dup"))))
+            # Receive time in ms: cloudsim's t_us when it has one, else the middle of its t_ms.
+            t = r["t_us"] / 1000.0 if "t_us" in r else r["t_ms"] + 0.5
+            self.records.append((t, r.get("deviceName"), mid, ts, bool(r.get("dup"))))
         return self.records
 
 
@@ -343,8 +345,7 @@ def percentile(sorted_values, q):
 
 
 def latencies(recs):
-    # cloudsim's t_ms is the receive time truncated to the ms: +0.5 ms is the middle of that ms.
-    ms = sorted(r[0] + 0.5 - r[3] / 1000.0 for r in recs if not r[4] and r[3] is not None)
+    ms = sorted(r[0] - r[3] / 1000.0 for r in recs if not r[4] and r[3] is not None)
     return ms
 
 

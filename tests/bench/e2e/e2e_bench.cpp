@@ -141,7 +141,7 @@ latency added_latency(int seconds) {
   for (const auto& r : recs) {
     auto j = nlohmann::json::parse(r.payload, nullptr, false);
     if (r.dup || j.is_discarded() || !j.contains("ts_us")) continue;
-    ms.push_back(static_cast<double>(r.t_ms) - j["ts_us"].get<double>() / 1000.0);
+    ms.push_back((static_cast<double>(r.t_us) - j["ts_us"].get<double>()) / 1000.0);
   }
   gw.stop();
   latency l;
