@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "gateway/bridge/detail/sqlite.hpp"
+#include "gateway/bridge/detail/wal_checkpointer.hpp"
 #include "gateway/bridge/error.hpp"
 
 namespace gw::bridge {
@@ -92,8 +93,9 @@ struct durable_queue::impl {
   explicit impl(const queue_options& o) : opt(o) {}
 
   const queue_options& opt;
-  detail::db_ptr wdb;  // writer thread (and open/close)
-  detail::db_ptr rdb;  // peek payload reads, under mu
+  detail::db_ptr wdb;                                      // writer thread (and open/close)
+  detail::db_ptr rdb;                                      // peek payload reads, under mu
+  std::unique_ptr<detail::wal_checkpointer> checkpointer;  // hooked into wdb
   statement ins_msg, ins_dead, upd_attempts, move_dead, del_msg, sel_payload;
 
   mutable std::mutex mu;
@@ -419,11 +421,19 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
       rc != SQLITE_OK) {
     return fail(rc);
   }
-  // The WAL's file keeps the size it reached before its last checkpoint. SQLite's default (1000 pages, 4 MiB)
-  // let it fill a small disk on its own, and after SQLITE_FULL the checkpoint that would shrink it needs room
-  // in the database file: the queue stayed full after space returned (tests/faults DiskFullOnQueueDir, 4 MiB
-  // tmpfs). 256 pages (1 MiB) bounds what a full disk must give back.
-  if (int rc = detail::exec(db, "PRAGMA wal_autocheckpoint=256"); rc != SQLITE_OK) return fail(rc);
+  // Checkpoints from 256 WAL pages on, on a thread of their own (detail/wal_checkpointer.hpp), inline from
+  // 512. The WAL's file keeps the size it reached before its last checkpoint. SQLite's default (1000 pages, 4
+  // MiB) let it fill a small disk on its own, and after SQLITE_FULL the checkpoint that would shrink it needs
+  // room in the database file: the queue stayed full after space returned (tests/faults DiskFullOnQueueDir, 4
+  // MiB tmpfs). 256-512 pages (1-2 MiB) bound what a full disk must give back.
+  {
+    int rc = SQLITE_OK;
+    d.checkpointer = detail::wal_checkpointer::start(
+        path, 256, 512, opt.sync == sync_mode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+        rc);
+    if (!d.checkpointer) return fail(rc);
+    d.checkpointer->attach(db);
+  }
   if (version < schema_version) {
     int rc = d.transaction([&] {
       for (auto v = version; v < schema_version; ++v) {
@@ -513,6 +523,10 @@ void durable_queue::close() {
   d.cv.notify_one();
   if (d.writer.joinable()) d.writer.join();
   std::lock_guard lk(d.mu);
+  if (d.checkpointer) {  // under mu: stats() reads it
+    d.checkpointer->detach(d.wdb.get());
+    d.checkpointer.reset();
+  }
   d.closed = true;
   d.ins_msg = {};
   d.ins_dead = {};
@@ -792,6 +806,10 @@ queue_stats durable_queue::stats() const {
   s.storage_failing = d.failing;
   s.held_for_space = d.held;
   s.last_error = d.last_error;
+  if (d.checkpointer) {
+    s.background_checkpoints = d.checkpointer->background_checkpoints();
+    s.inline_checkpoints = d.checkpointer->inline_checkpoints();
+  }
   return s;
 }
 

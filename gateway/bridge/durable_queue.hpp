@@ -87,6 +87,10 @@ struct queue_stats {
   std::error_code last_error;         ///< last storage error, if any
   bool storage_failing = false;       ///< the last commit attempt failed (cleared by the next success)
   std::size_t held_for_space = 0;     ///< accepted messages waiting for disk space (error::disk_full)
+  // WAL checkpoints (detail/wal_checkpointer.hpp): on their own thread, off the commit path, and inline in
+  // the writer when the WAL reached its hard limit.
+  std::uint64_t background_checkpoints = 0;
+  std::uint64_t inline_checkpoints = 0;
 };
 
 // Runs on the writer thread once per message when its insert committed (ec empty) or failed (ec set). A

@@ -355,6 +355,30 @@ TEST_F(BridgeQueueTest, CompletionsFireExactlyOnceForEveryMessage) {
   EXPECT_EQ(fired[0].load(), 0);
 }
 
+// WAL checkpoints run on their own thread (detail/wal_checkpointer.hpp), not in the commit that crossed the
+// threshold, and the WAL file stays bounded: 256 pages start one, 512 force one inline.
+TEST_F(BridgeQueueTest, CheckpointsRunOffTheCommitPathAndBoundTheWal) {
+  auto q = open();
+  const std::string payload(1000, 'p');
+  std::uintmax_t wal_max = 0;
+  const auto wal = dir_ / (options().file_name + "-wal");
+  for (int i = 0; i < 3000; ++i) {  // one commit (>= 1 page) each: 3000+ pages without checkpoints
+    std::error_code ec;
+    const auto id = q->enqueue_sync(msg("d" + std::to_string(i % 10), payload), ec);
+    ASSERT_NE(id, 0u) << ec.message();
+    if (i % 3 == 0) q->ack(id);
+    std::error_code fs;
+    wal_max = std::max(wal_max, std::filesystem::file_size(wal, fs));
+  }
+  q->flush();
+  const auto s = q->stats();
+  EXPECT_GT(s.background_checkpoints, 0u);
+  // 512 pages of 4 KiB plus frame headers, and the commits that land while a checkpoint runs.
+  EXPECT_LT(wal_max, 600u * (4096 + 24))
+      << "background " << s.background_checkpoints << ", inline " << s.inline_checkpoints;
+  EXPECT_EQ(s.total.depth, 2000u);
+}
+
 TEST_F(BridgeQueueTest, CrashAfterCompletionLosesNothing) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);

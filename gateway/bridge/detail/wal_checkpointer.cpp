@@ -1,0 +1,71 @@
+#include "gateway/bridge/detail/wal_checkpointer.hpp"
+
+namespace gw::bridge::detail {
+
+std::unique_ptr<wal_checkpointer> wal_checkpointer::start(const std::string& path, int threshold,
+                                                          int hard_limit, const char* synchronous_pragma,
+                                                          int& rc) {
+  std::unique_ptr<wal_checkpointer> c(new wal_checkpointer(threshold, hard_limit));
+  sqlite3* raw = nullptr;
+  rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  c->db_.reset(raw);
+  if (rc != SQLITE_OK) return nullptr;
+  // The checkpoint's fsyncs follow the connection's own setting: the same as the writer's.
+  if (rc = exec(raw, synchronous_pragma); rc != SQLITE_OK) return nullptr;
+  c->thread_ = std::thread([p = c.get()] { p->run(); });
+  return c;
+}
+
+wal_checkpointer::~wal_checkpointer() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void wal_checkpointer::attach(sqlite3* db) {
+  sqlite3_wal_hook(db, &wal_checkpointer::on_commit, this);
+}
+
+void wal_checkpointer::detach(sqlite3* db) {
+  sqlite3_wal_hook(db, nullptr, nullptr);
+}
+
+int wal_checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int pages) {
+  auto& c = *static_cast<wal_checkpointer*>(self);
+  if (pages >= c.hard_limit_) {
+    // Inline, like SQLite's default hook; a checkpoint already running on the thread makes this one
+    // SQLITE_BUSY, which is harmless (the next commit tries again).
+    if (sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK) {
+      c.inline_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return SQLITE_OK;
+  }
+  if (pages >= c.threshold_) {
+    {
+      std::lock_guard lk(c.mu_);
+      c.due_ = true;
+    }
+    c.cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void wal_checkpointer::run() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [&] { return stop_ || due_; });
+    if (stop_) return;
+    due_ = false;
+    lk.unlock();
+    if (sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
+        SQLITE_OK) {
+      background_.fetch_add(1, std::memory_order_relaxed);
+    }
+    lk.lock();
+  }
+}
+
+}  // namespace gw::bridge::detail
