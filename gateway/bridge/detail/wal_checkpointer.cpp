@@ -36,8 +36,9 @@ void wal_checkpointer::detach(sqlite3* db) {
 int wal_checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int pages) {
   auto& c = *static_cast<wal_checkpointer*>(self);
   if (pages >= c.hard_limit_) {
-    // Inline, like SQLite's default hook; a checkpoint already running on the thread makes this one
-    // SQLITE_BUSY, which is harmless (the next commit tries again).
+    // Inline, like SQLite's default hook, once the thread's checkpoint (if one runs) has ended: a concurrent
+    // one would make this one SQLITE_BUSY, and the WAL would grow past the limit meanwhile.
+    std::lock_guard g(c.checkpoint_mu_);
     if (sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK) {
       c.inline_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -60,9 +61,12 @@ void wal_checkpointer::run() {
     if (stop_) return;
     due_ = false;
     lk.unlock();
-    if (sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
-        SQLITE_OK) {
-      background_.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard g(checkpoint_mu_);
+      if (sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
+          SQLITE_OK) {
+        background_.fetch_add(1, std::memory_order_relaxed);
+      }
     }
     lk.lock();
   }

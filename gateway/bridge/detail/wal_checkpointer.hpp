@@ -23,8 +23,9 @@ namespace gw::bridge::detail {
 // sqlite3_wal_hook). After each commit the hook sees the WAL's size in pages: from `threshold` on it wakes a
 // thread with its own connection, which runs a PASSIVE checkpoint (never blocks the writer or readers).
 // SQLite starts the WAL file over only when a write begins after a checkpoint that copied everything, which a
-// busy writer may never let the thread achieve; so from `hard_limit` pages on the hook checkpoints inline, as
-// SQLite's own hook does, and the WAL stays bounded.
+// busy writer may never let the thread achieve; so from `hard_limit` pages on the hook waits for the thread's
+// checkpoint to end and checkpoints inline, as SQLite's own hook does: that one copies everything (no other
+// writer runs), the next commit starts the WAL over, and the file stays within `hard_limit` plus one commit.
 class wal_checkpointer {
  public:
   // Opens its own connection to `path` and starts the thread. nullptr and `rc` on failure.
@@ -52,6 +53,7 @@ class wal_checkpointer {
   db_ptr db_;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::mutex checkpoint_mu_;  // held by whoever runs a checkpoint: the thread, or the hook at hard_limit
   bool due_ = false;
   bool stop_ = false;
   std::thread thread_;
