@@ -416,11 +416,10 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
     if (int rc = wal.step(); rc != SQLITE_ROW) return fail(rc);
     if (wal.column_text(0) != "wal") return fail(SQLITE_IOERR);
   }
-  if (int rc = detail::exec(
-          db, opt.sync == sync_mode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-      rc != SQLITE_OK) {
-    return fail(rc);
-  }
+  // Per connection: the writer's, and the checkpointer's below (its checkpoints fsync by it).
+  const char* synchronous =
+      opt.sync == sync_mode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+  if (int rc = detail::exec(db, synchronous); rc != SQLITE_OK) return fail(rc);
   // Checkpoints from 256 WAL pages on, on a thread of their own (detail/wal_checkpointer.hpp), inline from
   // 512. The WAL's file keeps the size it reached before its last checkpoint. SQLite's default (1000 pages, 4
   // MiB) let it fill a small disk on its own, and after SQLITE_FULL the checkpoint that would shrink it needs
@@ -428,9 +427,7 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
   // MiB tmpfs). 256-512 pages (1-2 MiB) bound what a full disk must give back.
   {
     int rc = SQLITE_OK;
-    d.checkpointer = detail::wal_checkpointer::start(
-        path, 256, 512, opt.sync == sync_mode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-        rc);
+    d.checkpointer = detail::wal_checkpointer::start(path, 256, 512, synchronous, rc);
     if (!d.checkpointer) return fail(rc);
     d.checkpointer->attach(db);
   }

@@ -87,7 +87,7 @@ void endpoint::complete(time_point now, request_id id, std::error_code ec, messa
   if (it == outstanding_.end()) return;
   matcher_.remove_mid(it->request.message_id());
   matcher_.remove_token(it->request.token());
-  const time_point copy_sent = it->acknowledged ? now : it->deadline - it->timeout;
+  const time_point copy_sent = it->acknowledged ? now : it->last_sent();
   events_.push_back(
       response_event{id, ec, std::move(response), it->retransmissions, now - it->first_sent, copy_sent});
   outstanding_.erase(it);

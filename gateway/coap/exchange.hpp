@@ -27,6 +27,9 @@ struct exchange {
   duration timeout{};     ///< current retransmission timeout (doubles per retransmission)
   unsigned retransmissions = 0;
   bool acknowledged = false;  ///< an empty ACK was received (deadline is the separate-response timeout)
+
+  /// When the last copy of the request left (while awaiting its ACK: the deadline is one timeout after it).
+  time_point last_sent() const noexcept { return deadline - timeout; }
 };
 
 }  // namespace gw::coap

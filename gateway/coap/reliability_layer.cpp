@@ -46,7 +46,7 @@ bool reliability_layer::on_path_recovered(exchange& ex, time_point now, prng& ra
       ex.retransmissions > params_.max_retransmit) {
     return false;
   }
-  if (ex.deadline - ex.timeout >= working_since) return false;  // its last copy left on a working path
+  if (ex.last_sent() >= working_since) return false;  // its last copy left on a working path
   ++ex.retransmissions;
   ex.timeout = initial_timeout(random);
   ex.deadline = now + ex.timeout;
