@@ -51,6 +51,39 @@ TEST(UdpLink, SendsToAndReceivesFromItsPeer) {
   EXPECT_EQ(link.stats().datagrams_received, 3u);
 }
 
+// A peer that sends 100 datagrams at once: more than one recvmmsg batch and more than one wake-up's bound
+// (64), so the rest must come from the re-armed wait. Every datagram arrives, once and in order, and the
+// handler sees each one's own length.
+TEST(UdpLink, DeliversABurstBeyondOneWakeUpInOrder) {
+  asio::io_context io;
+  udp::socket peer(io, udp::endpoint(asio::ip::address_v4::loopback(), 0));
+  peer.set_option(asio::socket_base::receive_buffer_size(1 << 20));
+  std::array<char, 16> hello{};
+  udp::endpoint link_ep;
+  constexpr int kBurst = 100;
+
+  udp_link link(io.get_executor());
+  std::vector<std::string> got;
+  link.on_receive([&](std::span<const std::uint8_t> d) {
+    got.emplace_back(d.begin(), d.end());
+    if (got.size() == kBurst) io.stop();
+  });
+  // The link says hello; the peer answers with the burst to the hello's source.
+  peer.async_receive_from(asio::buffer(hello), link_ep, [&](boost::system::error_code ec, std::size_t) {
+    ASSERT_FALSE(ec);
+    for (int i = 0; i < kBurst; ++i) peer.send_to(asio::buffer(std::to_string(i)), link_ep);
+  });
+  link.async_connect("127.0.0.1", peer.local_endpoint().port(), [&](std::error_code ec) {
+    ASSERT_FALSE(ec);
+    EXPECT_FALSE(link.send(bytes("hello")));
+  });
+  io.run_for(5s);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(kBurst));
+  for (int i = 0; i < kBurst; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], std::to_string(i));
+  EXPECT_EQ(link.stats().datagrams_received, static_cast<std::uint64_t>(kBurst));
+  EXPECT_EQ(link.stats().receive_errors, 0u);
+}
+
 TEST(UdpLink, UnresolvableHostReportsAnError) {
   asio::io_context io;
   udp_link link(io.get_executor());
