@@ -7,21 +7,26 @@
 //     last delivery) / M; RSS (VmRSS) at the end and its peak (VmHWM);
 //   - every message arrived once (first deliveries) and duplicates.
 // Then the Mosquitto-only ceiling (e2e_mqtt_load pub -> broker -> e2e_mqtt_load sub, QoS 1, same M) and the
-// added latency p50/p99 at a steady 1,000 msg/s (100 AES devices): cloudsim's receive time minus the send
-// timestamp in the payload (ms resolution, both on this machine's wall clock).
+// latency p50/p99 at a steady 1,000 msg/s (100 AES devices), all in us on this machine's wall clock: end to
+// end (cloudsim's receive time minus the send timestamp in the payload), the broker's hop (a second
+// subscriber's receive time minus the send timestamp) and the hop the gateway adds (cloudsim's receive time
+// minus that subscriber's, per message id). --messages 0 runs the latency part only.
 //
 //   e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] [--latency-seconds S]
+//             [--latency-csv FILE]   (per message: id, send, subscriber receive, cloudsim receive, in us)
 // Prints a Markdown table (docs/benchmarks.md). Exit status 1 if a run lost messages.
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "tests/support/cloudsim_fixture.hpp"
@@ -121,29 +126,13 @@ double mosquitto_ceiling(long long messages) {
   return open == std::string::npos ? 0 : std::stod(out.substr(open + 1));
 }
 
+// Percentiles of one latency sample, in ms.
 struct latency {
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
   long long n = 0;
 };
 
-latency added_latency(int seconds) {
-  const long long messages = 1000LL * seconds;
-  gw::test::mosquitto_fixture broker;
-  gw::test::cloudsim_process sim({.devices = 100});
-  gw::test::gateway_process gw(broker.uri(), sim.aes_port(), {.devices = 100, .ack_timeout = "2s"});
-  gw.start();
-  if (!gw.wait_ready(120s)) throw std::runtime_error("gateway not ready:\n" + gw.output());
-  child_process pub;
-  gw::test::start_publisher(pub, broker.uri(), 100, 0, messages, {"--rate", "1000"});
-  gw::test::wait_published(pub, std::chrono::seconds(seconds * 3 + 30));
-  const auto recs = gw::test::wait_for_first_deliveries(sim, 100, 0, messages, 120s);
-  std::vector<double> ms;
-  for (const auto& r : recs) {
-    auto j = nlohmann::json::parse(r.payload, nullptr, false);
-    if (r.dup || j.is_discarded() || !j.contains("ts_us")) continue;
-    ms.push_back((static_cast<double>(r.t_us) - j["ts_us"].get<double>()) / 1000.0);
-  }
-  gw.stop();
+latency percentiles(std::vector<double> ms) {
   latency l;
   if (ms.empty()) return l;
   std::sort(ms.begin(), ms.end());
@@ -152,6 +141,74 @@ latency added_latency(int seconds) {
   l.p99_ms = ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
   l.max_ms = ms.back();
   return l;
+}
+
+// The same messages seen three ways: publish -> cloudsim (end to end), publish -> a second subscriber of the
+// broker (the broker's hop, which any subscriber pays), and that subscriber's receive -> cloudsim (the hop
+// the gateway adds: MQTT in, durable commit, CoAP out, per message id). The subscriber gets each message
+// from Mosquitto at about the moment the gateway does; a late subscriber callback makes the gateway's figure
+// look smaller, so the end-to-end and broker figures are printed beside it.
+struct added_latency_result {
+  latency end_to_end, broker_hop, gateway_hop;
+};
+
+added_latency_result added_latency(int seconds, const std::string& csv_path) {
+  const long long messages = 1000LL * seconds;
+  gw::test::mosquitto_fixture broker;
+  gw::test::cloudsim_process sim({.devices = 100});
+  gw::test::gateway_process gw(broker.uri(), sim.aes_port(), {.devices = 100, .ack_timeout = "2s"});
+  gw.start();
+  if (!gw.wait_ready(120s)) throw std::runtime_error("gateway not ready:\n" + gw.output());
+  const auto times_file =
+      std::filesystem::temp_directory_path() / ("e2e_bench_times_" + std::to_string(::getpid()) + ".txt");
+  child_process sub;
+  sub.start({gw::test::mqtt_load_binary().string(), "sub", "--uri", broker.uri(), "--client-id",
+             "e2e-latency-sub", "--messages", std::to_string(messages), "--timeout",
+             std::to_string(seconds * 3 + 60), "--times", times_file.string()});
+  if (sub.wait_for_output("e2e_mqtt_load: subscribed", 10s) == std::string::npos) {
+    throw std::runtime_error("latency subscriber did not subscribe:\n" + sub.output());
+  }
+  child_process pub;
+  gw::test::start_publisher(pub, broker.uri(), 100, 0, messages, {"--rate", "1000"});
+  gw::test::wait_published(pub, std::chrono::seconds(seconds * 3 + 30));
+  const auto recs = gw::test::wait_for_first_deliveries(sim, 100, 0, messages, 120s);
+  if (sub.wait_for_output("e2e_mqtt_load: received", 60s) == std::string::npos) {
+    throw std::runtime_error("latency subscriber missed messages:\n" + sub.output());
+  }
+  sub.stop();
+  gw.stop();
+
+  std::unordered_map<long long, long long> sub_t_us;  // id -> the subscriber's receive time
+  std::vector<double> broker_ms;
+  {
+    std::ifstream in(times_file);
+    long long id = 0, ts = 0, t = 0;
+    while (in >> id >> ts >> t) {
+      sub_t_us.emplace(id, t);
+      broker_ms.push_back(static_cast<double>(t - ts) / 1000.0);
+    }
+  }
+  std::filesystem::remove(times_file);
+  std::vector<double> e2e_ms, gateway_ms;
+  std::ofstream csv;
+  if (!csv_path.empty()) {
+    csv.open(csv_path);
+    csv << "id,send_us,subscriber_us,cloudsim_us\n";
+  }
+  for (const auto& r : recs) {
+    auto j = nlohmann::json::parse(r.payload, nullptr, false);
+    if (r.dup || j.is_discarded() || !j.contains("ts_us") || !j.contains("id")) continue;
+    e2e_ms.push_back((static_cast<double>(r.t_us) - j["ts_us"].get<double>()) / 1000.0);
+    const auto id = j["id"].get<long long>();
+    const auto it = sub_t_us.find(id);
+    if (it != sub_t_us.end()) gateway_ms.push_back(static_cast<double>(r.t_us - it->second) / 1000.0);
+    if (csv.is_open()) {
+      csv << id << ',' << j["ts_us"].get<long long>() << ',' << (it != sub_t_us.end() ? it->second : 0) << ','
+          << r.t_us << '\n';
+    }
+  }
+  return {percentiles(std::move(e2e_ms)), percentiles(std::move(broker_ms)),
+          percentiles(std::move(gateway_ms))};
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -168,6 +225,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> devices{"1", "100", "1000"};
   std::vector<std::string> modes{"plain", "aes"};
   int latency_seconds = 10;
+  std::string latency_csv;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--messages")
@@ -178,20 +236,24 @@ int main(int argc, char** argv) {
       modes = split(v);
     else if (k == "--latency-seconds")
       latency_seconds = std::stoi(v);
+    else if (k == "--latency-csv")
+      latency_csv = v;
     else {
       std::cerr << "usage: e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] "
-                   "[--latency-seconds S]\n";
+                   "[--latency-seconds S] [--latency-csv FILE]\n";
       return 2;
     }
   }
   bool lost = false;
   try {
-    std::printf(
-        "| mode | devices | messages | msg/s at cloudsim | gateway CPU us/msg | RSS end / peak MiB | "
-        "delivery |\n");
-    std::printf("|---|---|---|---|---|---|---|\n");
-    std::fflush(stdout);
-    for (const auto& mode : modes) {
+    if (messages > 0) {
+      std::printf(
+          "| mode | devices | messages | msg/s at cloudsim | gateway CPU us/msg | RSS end / peak MiB | "
+          "delivery |\n");
+      std::printf("|---|---|---|---|---|---|---|\n");
+      std::fflush(stdout);
+    }
+    for (const auto& mode : messages > 0 ? modes : std::vector<std::string>{}) {
       for (const auto& d : devices) {
         const auto r = run_gateway(mode, std::stoi(d), messages);
         std::ostringstream rep;
@@ -203,15 +265,21 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
       }
     }
-    std::printf("\nMosquitto only (pub -> broker -> sub, QoS 1, %lld messages): %.0f msg/s\n", messages,
-                mosquitto_ceiling(messages));
-    std::fflush(stdout);
+    if (messages > 0) {
+      std::printf("\nMosquitto only (pub -> broker -> sub, QoS 1, %lld messages): %.0f msg/s\n", messages,
+                  mosquitto_ceiling(messages));
+      std::fflush(stdout);
+    }
     if (latency_seconds > 0) {
-      const auto l = added_latency(latency_seconds);
-      std::printf(
-          "Added latency at 1,000 msg/s, 100 AES devices, %lld messages: p50 %.1f ms, p99 %.1f ms, max %.1f "
-          "ms\n",
-          l.n, l.p50_ms, l.p99_ms, l.max_ms);
+      const auto l = added_latency(latency_seconds, latency_csv);
+      const auto line = [](const char* what, const latency& x) {
+        std::printf("  %s: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%lld messages)\n", what, x.p50_ms, x.p99_ms,
+                    x.max_ms, x.n);
+      };
+      std::printf("Latency at 1,000 msg/s, 100 AES devices, %d s:\n", latency_seconds);
+      line("end to end (publish -> cloudsim)", l.end_to_end);
+      line("broker hop (publish -> a second subscriber)", l.broker_hop);
+      line("added by the gateway (that subscriber's receive -> cloudsim)", l.gateway_hop);
     }
   } catch (const std::exception& e) {
     std::cerr << "e2e_bench: " << e.what() << "\n";

@@ -13,11 +13,17 @@
 //     sensor gateway's client. A message the broker had taken before the loss then reaches the cloud twice;
 //     cloudsim marks the second copy dup:true (same payload id), so the tests count it apart from loss.
 //   e2e_mqtt_load sub --uri U [--client-id C] [--filter F] [--messages M] [--qos Q] [--timeout S]
+//                     [--times FILE]
 //     Subscribes, prints "e2e_mqtt_load: subscribed", counts messages and prints "e2e_mqtt_load: received M
 //     in S s (R msg/s)" (time from the first to the last) once M arrived; exits 1 after S s without them.
+//     With --times it also writes one line "<id> <ts_us> <t_us>" per message whose payload has the pub
+//     format: the payload's id and send time, and the wall clock us when the callback ran. A subscriber next
+//     to the gateway thus tells the broker's hop (t_us - ts_us) from the gateway's (cloudsim's t_us - t_us).
 #include <mqtt/async_client.h>
 
+#include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -27,7 +33,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -51,6 +59,17 @@ struct args {
     return it == kv.end() ? dflt : std::stoll(it->second);
   }
 };
+
+// The decimal number right after `key` in `s` (the pub payload's fields), or nullopt.
+std::optional<std::int64_t> number_after(const std::string& s, std::string_view key) {
+  const auto at = s.find(key);
+  if (at == std::string::npos) return std::nullopt;
+  std::int64_t v = 0;
+  const char* b = s.data() + at + key.size();
+  const auto [end, ec] = std::from_chars(b, s.data() + s.size(), v);
+  if (ec != std::errc{} || end == b) return std::nullopt;
+  return v;
+}
 
 int usage() {
   std::cerr
@@ -250,9 +269,20 @@ int run_sub(const args& a) {
   std::condition_variable cv;
   long long count = 0;
   steady::time_point first{}, last{};
-  cli.set_message_callback([&](const mqtt::const_message_ptr&) {
+  const std::string times_path = a.get("times", "");
+  std::vector<std::array<std::int64_t, 3>>
+      times;  // id, ts_us, t_us; written after the run, not in the callback
+  if (!times_path.empty()) times.reserve(static_cast<std::size_t>(messages));
+  cli.set_message_callback([&](const mqtt::const_message_ptr& msg) {
     const auto now = steady::now();
+    const auto now_us = wall_us();
     std::lock_guard lock(m);
+    if (!times_path.empty()) {
+      const std::string& p = msg->get_payload_str();
+      const auto id = number_after(p, "\"id\":");
+      const auto ts = number_after(p, "\"ts_us\":");
+      if (id && ts) times.push_back({*id, *ts, now_us});
+    }
     if (count == 0) first = now;
     last = now;
     if (++count == messages) cv.notify_all();
@@ -275,6 +305,17 @@ int run_sub(const args& a) {
   }
   report("received", count, first, last);
   lock.unlock();
+  if (!times_path.empty()) {
+    std::FILE* f = std::fopen(times_path.c_str(), "w");
+    if (f == nullptr) {
+      std::perror(times_path.c_str());
+      return 1;
+    }
+    for (const auto& [id, ts, t] : times)
+      std::fprintf(f, "%lld %lld %lld\n", static_cast<long long>(id), static_cast<long long>(ts),
+                   static_cast<long long>(t));
+    std::fclose(f);
+  }
   try {
     cli.disconnect()->wait();
   } catch (const mqtt::exception&) {
