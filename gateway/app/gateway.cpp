@@ -302,9 +302,9 @@ std::unique_ptr<session::device_session> gateway::make_session(device_runtime& d
 void gateway::join_resume(device_runtime& dev, const device_config& d) {
   if (!resume_) return;
   const std::size_t group = resume_->group(endpoint_of(d));
-  dev.resume_member =
-      resume_->add(group, [this, group, s = dev.session.get()](session::clock_time_point now) {
-        return s->resume(now, resume_->working_since(group));
+  dev.resume_member = resume_->add(
+      group, [s = dev.session.get()](session::clock_time_point now, session::clock_time_point working_since) {
+        return s->resume(now, working_since);
       });
 }
 

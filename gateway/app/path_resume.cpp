@@ -71,10 +71,6 @@ std::size_t path_resume::members(std::size_t group) const {
   return groups_[group].members.size() - groups_[group].free.size();
 }
 
-path_resume::time_point path_resume::working_since(std::size_t group) const {
-  return group < groups_.size() ? groups_[group].working_since : time_point::max();
-}
-
 void path_resume::answered(std::size_t group, time_point now, time_point working_since) {
   if (group >= groups_.size()) return;
   group_state& g = groups_[group];
@@ -97,7 +93,7 @@ void path_resume::on_tick(time_point now) {
     std::size_t woken = 0;
     std::size_t scanned = 0;
     while (g.cursor < g.members.size() && woken < per_tick_ && scanned < max_scan_per_tick) {
-      if (g.members[g.cursor] && g.members[g.cursor](now)) ++woken;
+      if (g.members[g.cursor] && g.members[g.cursor](now, g.working_since)) ++woken;
       ++g.cursor;
       ++scanned;
     }

@@ -24,7 +24,9 @@ class path_resume {
   using clock = std::chrono::steady_clock;
   using time_point = clock::time_point;
   // Asks one session to resume; true if it had something to resume (counts against the rate).
-  using resume_fn = std::function<bool(time_point now)>;
+  // `working_since`: when the copy that was answered left (the round's evidence), for
+  // device_session::resume.
+  using resume_fn = std::function<bool(time_point now, time_point working_since)>;
 
   // `min_interval`: a new round of a group starts at most this often (the CoAP ACK_TIMEOUT is a good value:
   // sessions resumed by the last round are then at most one initial timeout into their new schedule).
@@ -48,11 +50,9 @@ class path_resume {
   void remove(member m);
   // Live members of `group` (0 for an unknown group).
   std::size_t members(std::size_t group) const;
-  // A session of `group` was answered after timeouts; the answered copy left at `working_since`. Never
-  // resumes anyone synchronously.
+  // A session of `group` was answered after timeouts; the answered copy left at `working_since`, which the
+  // round passes to every member it calls. Never resumes anyone synchronously.
   void answered(std::size_t group, time_point now, time_point working_since = time_point::max());
-  // The current (or last) round's working_since of `group`: members pass it to device_session::resume.
-  time_point working_since(std::size_t group) const;
 
   std::uint64_t rounds() const { return rounds_; }
   std::uint64_t resumed() const { return resumed_; }

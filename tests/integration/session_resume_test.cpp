@@ -55,8 +55,8 @@ outage_result run_outage(int devices, bool resume_on) {
   for (int i = 0; i < devices; ++i) {
     auto& d = rig.add(test::sim_identity(i, security_mode::aes, sim.aes_port()), opts);
     if (resume_on)
-      resume.add(group, [&resume, group, s = d.session.get()](clock_type::time_point now) {
-        return s->resume(now, resume.working_since(group));
+      resume.add(group, [s = d.session.get()](clock_type::time_point now, clock_type::time_point since) {
+        return s->resume(now, since);
       });
     d.session->start();
   }

@@ -25,31 +25,33 @@ TEST(PathResume, ResumesTheGroupInPacedBatchesNeverSynchronously) {
   int calls_b = 0;
   std::vector<std::size_t> batch_sizes;
   int in_tick = 0;
+  std::vector<clock_type::time_point> given_since;  // what each call was handed for device_session::resume
   for (std::size_t i = 0; i < calls_a.size(); ++i) {
-    resume.add(a, [&, i](clock_type::time_point) {
+    resume.add(a, [&, i](clock_type::time_point, clock_type::time_point working_since) {
+      given_since.push_back(working_since);
       ++calls_a[i];
       ++in_tick;
       return i % 5 != 4;  // 28 of 35 have something to resume
     });
   }
-  resume.add(b, [&](clock_type::time_point) { return ++calls_b, true; });
+  resume.add(b, [&](clock_type::time_point, clock_type::time_point) { return ++calls_b, true; });
   int calls_removed = 0;
-  const auto gone = resume.add(a, [&](clock_type::time_point) { return ++calls_removed, true; });
+  const auto gone =
+      resume.add(a, [&](clock_type::time_point, clock_type::time_point) { return ++calls_removed, true; });
   resume.remove(gone);  // its session was destroyed (reload): never called again
 
-  const auto since = clock_type::now() - 40ms;                        // when the answered copy left
-  EXPECT_EQ(resume.working_since(a), clock_type::time_point::max());  // no round yet: nothing is known
+  const auto since = clock_type::now() - 40ms;  // when the answered copy left
   resume.answered(a, clock_type::now(), since);
   EXPECT_EQ(std::count(calls_a.begin(), calls_a.end(), 1), 0);  // not from inside the answering session
-  EXPECT_EQ(resume.working_since(a), since);          // what the members pass on to device_session::resume
-  resume.answered(a, clock_type::now(), since + 1s);  // a round is running: ignored
-  EXPECT_EQ(resume.working_since(a), since);
+  resume.answered(a, clock_type::now(), since + 1s);            // a round is running: ignored
   while (resume.resumed() < 28) {
     in_tick = 0;
     ASSERT_EQ(io.run_one_for(1s), 1U);
     if (in_tick > 0) batch_sizes.push_back(static_cast<std::size_t>(in_tick));
   }
   EXPECT_EQ(std::count(calls_a.begin(), calls_a.end(), 1), 35);  // each member once
+  // Every member got the round's evidence, not the ignored second answer's.
+  EXPECT_EQ(std::count(given_since.begin(), given_since.end(), since), 35);
   EXPECT_EQ(calls_b, 0);
   EXPECT_EQ(calls_removed, 0);
   EXPECT_EQ(resume.rounds(), 1U);
@@ -71,7 +73,7 @@ TEST(PathResume, ReloadedMinIntervalAppliesToTheNextRound) {
   net::deadline_scheduler scheduler(io.get_executor());
   path_resume resume(scheduler, 1000.0, 2s);
   const std::size_t a = resume.group("10.0.0.1:5682");
-  resume.add(a, [](clock_type::time_point) { return true; });
+  resume.add(a, [](clock_type::time_point, clock_type::time_point) { return true; });
   const auto t0 = clock_type::now();
   resume.answered(a, t0);
   while (resume.resumed() < 1) ASSERT_EQ(io.run_one_for(1s), 1U);
@@ -93,14 +95,16 @@ TEST(PathResume, RemovedSlotsAreReusedAndNeverCalled) {
   std::vector<int> calls(3, 0);
   std::vector<path_resume::member> m;
   for (std::size_t i = 0; i < 3; ++i) {
-    m.push_back(resume.add(g, [&, i](clock_type::time_point) { return ++calls[i], true; }));
+    m.push_back(
+        resume.add(g, [&, i](clock_type::time_point, clock_type::time_point) { return ++calls[i], true; }));
   }
   EXPECT_EQ(resume.members(g), 3U);
   resume.remove(m[1]);
   resume.remove(m[1]);  // twice: harmless
   EXPECT_EQ(resume.members(g), 2U);
   int calls_new = 0;
-  const auto again = resume.add(g, [&](clock_type::time_point) { return ++calls_new, true; });
+  const auto again =
+      resume.add(g, [&](clock_type::time_point, clock_type::time_point) { return ++calls_new, true; });
   EXPECT_EQ(again.index, m[1].index);  // the freed slot
   EXPECT_EQ(resume.members(g), 3U);
   EXPECT_EQ(resume.members(g + 1), 0U);
