@@ -2,10 +2,10 @@
 
 namespace gw::bridge::detail {
 
-std::unique_ptr<wal_checkpointer> wal_checkpointer::start(const std::string& path, int threshold,
+std::unique_ptr<wal_checkpointer> wal_checkpointer::start(const std::string& path, int threshold, int step,
                                                           int hard_limit, const char* synchronous_pragma,
                                                           int& rc) {
-  std::unique_ptr<wal_checkpointer> c(new wal_checkpointer(threshold, hard_limit));
+  std::unique_ptr<wal_checkpointer> c(new wal_checkpointer(threshold, step, hard_limit));
   sqlite3* raw = nullptr;
   rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
   c->db_.reset(raw);
@@ -33,6 +33,11 @@ void wal_checkpointer::detach(sqlite3* db) {
   sqlite3_wal_hook(db, nullptr, nullptr);
 }
 
+int wal_checkpointer::checkpoint_now(sqlite3* db, int mode) {
+  std::lock_guard g(checkpoint_mu_);
+  return sqlite3_wal_checkpoint_v2(db, nullptr, mode, nullptr, nullptr);
+}
+
 int wal_checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int pages) {
   auto& c = *static_cast<wal_checkpointer*>(self);
   if (pages >= c.hard_limit_) {
@@ -44,9 +49,13 @@ int wal_checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int
     }
     return SQLITE_OK;
   }
-  if (pages >= c.threshold_) {
+  // Wake the thread once the WAL holds `step` pages its last checkpoint did not copy, unless it is already
+  // due. A copied count above `pages` is from before the WAL started over.
+  const int copied = c.copied_.load(std::memory_order_relaxed);
+  if (pages >= c.threshold_ && (pages - copied >= c.step_ || copied > pages)) {
     {
       std::lock_guard lk(c.mu_);
+      if (c.due_) return SQLITE_OK;
       c.due_ = true;
     }
     c.cv_.notify_one();
@@ -63,8 +72,10 @@ void wal_checkpointer::run() {
     lk.unlock();
     {
       std::lock_guard g(checkpoint_mu_);
-      if (sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
+      int log = 0, copied = 0;
+      if (sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
           SQLITE_OK) {
+        copied_.store(copied, std::memory_order_relaxed);
         background_.fetch_add(1, std::memory_order_relaxed);
       }
     }
