@@ -10,7 +10,8 @@
 // latency p50/p99 at a steady 1,000 msg/s (100 AES devices), all in us on this machine's wall clock: end to
 // end (cloudsim's receive time minus the send timestamp in the payload), the broker's hop (a second
 // subscriber's receive time minus the send timestamp) and the hop the gateway adds (cloudsim's receive time
-// minus that subscriber's, per message id). --messages 0 runs the latency part only.
+// minus that subscriber's, per message id), over S s after a 1 s warm-up that is reported apart (its worst
+// gateway hop). --messages 0 runs the latency part only.
 //
 //   e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] [--latency-seconds S]
 //             [--latency-csv FILE]   (per message: id, send, subscriber receive, cloudsim receive, in us)
@@ -148,12 +149,19 @@ latency percentiles(std::vector<double> ms) {
 // the gateway adds: MQTT in, durable commit, CoAP out, per message id). The subscriber gets each message
 // from Mosquitto at about the moment the gateway does; a late subscriber callback makes the gateway's figure
 // look smaller, so the end-to-end and broker figures are printed beside it.
+// The first second (messages 0..999) is warm-up and kept apart: the gateway's MQTT connection sat idle while
+// the gateway authenticated and the subscriber connected, and Paho C 1.3.11's receive thread sleeps 100 ms
+// after a poll that waited 1 s in vain (MQTTAsync_cycle), so the first messages can wait up to 100 ms
+// (docs/benchmarks.md). The steady state is what the "at 1,000 msg/s" asks about.
+constexpr long long kWarmUp = 1000;
+
 struct added_latency_result {
   latency end_to_end, broker_hop, gateway_hop;
+  double warm_up_max_ms = 0;  // the gateway's hop, worst over the warm-up messages
 };
 
 added_latency_result added_latency(int seconds, const std::string& csv_path) {
-  const long long messages = 1000LL * seconds;
+  const long long messages = 1000LL * seconds + kWarmUp;
   gw::test::mosquitto_fixture broker;
   gw::test::cloudsim_process sim({.devices = 100});
   gw::test::gateway_process gw(broker.uri(), sim.aes_port(), {.devices = 100, .ack_timeout = "2s"});
@@ -185,11 +193,12 @@ added_latency_result added_latency(int seconds, const std::string& csv_path) {
     long long id = 0, ts = 0, t = 0;
     while (in >> id >> ts >> t) {
       sub_t_us.emplace(id, t);
-      broker_ms.push_back(static_cast<double>(t - ts) / 1000.0);
+      if (id >= kWarmUp) broker_ms.push_back(static_cast<double>(t - ts) / 1000.0);
     }
   }
   std::filesystem::remove(times_file);
   std::vector<double> e2e_ms, gateway_ms;
+  double warm_up_max_ms = 0;
   std::ofstream csv;
   if (!csv_path.empty()) {
     csv.open(csv_path);
@@ -198,17 +207,22 @@ added_latency_result added_latency(int seconds, const std::string& csv_path) {
   for (const auto& r : recs) {
     auto j = nlohmann::json::parse(r.payload, nullptr, false);
     if (r.dup || j.is_discarded() || !j.contains("ts_us") || !j.contains("id")) continue;
-    e2e_ms.push_back((static_cast<double>(r.t_us) - j["ts_us"].get<double>()) / 1000.0);
     const auto id = j["id"].get<long long>();
     const auto it = sub_t_us.find(id);
-    if (it != sub_t_us.end()) gateway_ms.push_back(static_cast<double>(r.t_us - it->second) / 1000.0);
+    const double gateway = it != sub_t_us.end() ? static_cast<double>(r.t_us - it->second) / 1000.0 : 0;
+    if (id < kWarmUp) {
+      warm_up_max_ms = std::max(warm_up_max_ms, gateway);
+    } else {
+      e2e_ms.push_back((static_cast<double>(r.t_us) - j["ts_us"].get<double>()) / 1000.0);
+      if (it != sub_t_us.end()) gateway_ms.push_back(gateway);
+    }
     if (csv.is_open()) {
       csv << id << ',' << j["ts_us"].get<long long>() << ',' << (it != sub_t_us.end() ? it->second : 0) << ','
           << r.t_us << '\n';
     }
   }
   return {percentiles(std::move(e2e_ms)), percentiles(std::move(broker_ms)),
-          percentiles(std::move(gateway_ms))};
+          percentiles(std::move(gateway_ms)), warm_up_max_ms};
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -276,10 +290,12 @@ int main(int argc, char** argv) {
         std::printf("  %s: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%lld messages)\n", what, x.p50_ms, x.p99_ms,
                     x.max_ms, x.n);
       };
-      std::printf("Latency at 1,000 msg/s, 100 AES devices, %d s:\n", latency_seconds);
+      std::printf("Latency at 1,000 msg/s, 100 AES devices, %d s, after a 1 s warm-up:\n", latency_seconds);
       line("end to end (publish -> cloudsim)", l.end_to_end);
       line("broker hop (publish -> a second subscriber)", l.broker_hop);
       line("added by the gateway (that subscriber's receive -> cloudsim)", l.gateway_hop);
+      std::printf("  warm-up (first 1,000 messages, not counted above): the gateway's hop at most %.2f ms\n",
+                  l.warm_up_max_ms);
     }
   } catch (const std::exception& e) {
     std::cerr << "e2e_bench: " << e.what() << "\n";
