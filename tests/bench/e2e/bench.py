@@ -277,8 +277,7 @@ class JsonlReader:
                 mid, ts = p.get("id"), p.get("ts_us")
             except (ValueError, AttributeError):
                 pass
-            # Receive time in ms: cloudsim's t_us when it has one, else the middle of its t_ms.
-            t = r["t_us"] / 1000.0 if "t_us" in r else r["t_ms"] + 0.5
+            t = r["t_us"] / 1000.0  # cloudsim's receive time (us) in ms
             self.records.append((t, r.get("deviceName"), mid, ts, bool(r.get("dup"))))
         return self.records
 
