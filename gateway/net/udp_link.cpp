@@ -14,7 +14,7 @@ namespace asio = boost::asio;
 using asio::ip::udp;
 
 struct udp_link::state : std::enable_shared_from_this<udp_link::state> {
-  explicit state(asio::any_io_executor ex) : executor(ex), socket(ex), resolver(ex) {}
+  explicit state(const asio::any_io_executor& ex) : executor(ex), socket(ex), resolver(ex) {}
 
   asio::any_io_executor executor;
   udp::socket socket;

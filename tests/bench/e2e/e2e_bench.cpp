@@ -274,8 +274,8 @@ int main(int argc, char** argv) {
         rep << r.report;
         lost = lost || !r.report.all_once_in_order();
         std::printf("| %s | %d | %lld | %.0f | %.1f | %.1f / %.1f | %s |\n", r.mode.c_str(), r.devices,
-                    r.messages, r.msg_per_s, r.cpu_us_per_msg, r.rss_kib / 1024.0, r.hwm_kib / 1024.0,
-                    rep.str().c_str());
+                    r.messages, r.msg_per_s, r.cpu_us_per_msg, static_cast<double>(r.rss_kib) / 1024.0,
+                    static_cast<double>(r.hwm_kib) / 1024.0, rep.str().c_str());
         std::fflush(stdout);
       }
     }
