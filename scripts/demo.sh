@@ -20,8 +20,12 @@ sim=$root/build/ci/tests/cloudsim/cloudsim
 work=$(mktemp -d /tmp/gw-demo-XXXXXX)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # Newest first, each waited for: the sensors stop before the broker they publish to (no "Connection
+  # refused" from a last mosquitto_pub), the gateway drains before cloudsim and Mosquitto go.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   echo "demo: stopped; files kept in $work"
 }
 trap cleanup EXIT INT TERM
