@@ -46,16 +46,16 @@ struct udp_link::state : std::enable_shared_from_this<udp_link::state> {
     using batch_buffers = std::array<std::array<std::uint8_t, 65536>, kBatch>;
     thread_local const std::unique_ptr<batch_buffers> storage(new batch_buffers);  // NOLINT: uninitialised
     batch_buffers& buffers = *storage;
+    std::array<iovec, kBatch> iov{};
+    std::array<mmsghdr, kBatch> msgs{};  // recvmmsg writes only msg_len and msg_flags: set up once
+    for (std::size_t i = 0; i < kBatch; ++i) {
+      iov[i] = {buffers[i].data(), buffers[i].size()};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
     const std::uint64_t gen = generation;
     // Bounded: one busy link must not starve the others (at most 8 calls, 64 datagrams, per wake-up).
     for (int round = 0; round < 8 && gen == generation && socket.is_open(); ++round) {
-      std::array<iovec, kBatch> iov{};
-      std::array<mmsghdr, kBatch> msgs{};
-      for (std::size_t i = 0; i < kBatch; ++i) {
-        iov[i] = {buffers[i].data(), buffers[i].size()};
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-      }
       const int n = ::recvmmsg(socket.native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;

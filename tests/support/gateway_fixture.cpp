@@ -161,6 +161,17 @@ void start_publisher(child_process& pub, const std::string& mqtt_uri, int device
   }
 }
 
+void start_subscriber(child_process& sub, const std::string& mqtt_uri, long long count,
+                      const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{mqtt_load_binary().string(), "sub", "--uri", mqtt_uri, "--messages",
+                                std::to_string(count)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  sub.start(argv);
+  if (sub.wait_for_output("e2e_mqtt_load: subscribed", std::chrono::seconds(10)) == std::string::npos) {
+    throw std::runtime_error("e2e_mqtt_load sub did not subscribe:\n" + sub.output());
+  }
+}
+
 bool wait_published(child_process& pub, std::chrono::milliseconds timeout) {
   // The line is printed only after every publish was acknowledged; the process then disconnects and exits.
   const bool done = pub.wait_for_output("e2e_mqtt_load: published", timeout) != std::string::npos;

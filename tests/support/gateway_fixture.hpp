@@ -110,6 +110,10 @@ std::filesystem::path mqtt_load_binary();
 // std::runtime_error if it does not connect within 10 s.
 void start_publisher(child_process& pub, const std::string& mqtt_uri, int devices, long long first_id,
                      long long count, const std::vector<std::string>& extra = {});
+// Starts `e2e_mqtt_load sub` on `mqtt_uri` expecting `count` messages, with extra flags (e.g. {"--times",
+// F}), and waits until it says it subscribed. Throws std::runtime_error if it does not within 10 s.
+void start_subscriber(child_process& sub, const std::string& mqtt_uri, long long count,
+                      const std::vector<std::string>& extra = {});
 // Waits until the publisher reports every publish acknowledged (then stops it); false on timeout or failure.
 bool wait_published(child_process& pub, std::chrono::milliseconds timeout);
 

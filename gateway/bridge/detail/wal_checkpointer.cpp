@@ -38,15 +38,13 @@ int wal_checkpointer::checkpoint_now(sqlite3* db, int mode) {
   return sqlite3_wal_checkpoint_v2(db, nullptr, mode, nullptr, nullptr);
 }
 
-int wal_checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int pages) {
+int wal_checkpointer::on_commit(void* self, sqlite3* db, const char* /*schema*/, int pages) {
   auto& c = *static_cast<wal_checkpointer*>(self);
   if (pages >= c.hard_limit_) {
     // Inline, like SQLite's default hook, once the thread's checkpoint (if one runs) has ended: a concurrent
     // one would make this one SQLITE_BUSY, and the WAL would grow past the limit meanwhile.
-    std::lock_guard g(c.checkpoint_mu_);
-    if (sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK) {
+    if (c.checkpoint_now(db, SQLITE_CHECKPOINT_PASSIVE) == SQLITE_OK)
       c.inline_.fetch_add(1, std::memory_order_relaxed);
-    }
     return SQLITE_OK;
   }
   // Wake the thread once the WAL holds `step` pages its last checkpoint did not copy, unless it is already
@@ -72,8 +70,8 @@ void wal_checkpointer::run() {
     lk.unlock();
     {
       std::lock_guard g(checkpoint_mu_);
-      int log = 0, copied = 0;
-      if (sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
+      int copied = 0;
+      if (sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, &copied) ==
           SQLITE_OK) {
         copied_.store(copied, std::memory_order_relaxed);
         background_.fetch_add(1, std::memory_order_relaxed);

@@ -114,9 +114,7 @@ result run_gateway(const std::string& mode, int devices, long long messages) {
 double mosquitto_ceiling(long long messages) {
   gw::test::mosquitto_fixture broker;
   child_process sub;
-  sub.start({gw::test::mqtt_load_binary().string(), "sub", "--uri", broker.uri(), "--messages",
-             std::to_string(messages), "--timeout", "300"});
-  if (sub.wait_for_output("e2e_mqtt_load: subscribed", 10s) == std::string::npos) return 0;
+  gw::test::start_subscriber(sub, broker.uri(), messages, {"--timeout", "300"});
   child_process pub;
   gw::test::start_publisher(pub, broker.uri(), 100, 0, messages, {"--window", "100"});
   const auto at = sub.wait_for_output("e2e_mqtt_load: received", 300s);
@@ -170,12 +168,9 @@ added_latency_result added_latency(int seconds, const std::string& csv_path) {
   const auto times_file =
       std::filesystem::temp_directory_path() / ("e2e_bench_times_" + std::to_string(::getpid()) + ".txt");
   child_process sub;
-  sub.start({gw::test::mqtt_load_binary().string(), "sub", "--uri", broker.uri(), "--client-id",
-             "e2e-latency-sub", "--messages", std::to_string(messages), "--timeout",
-             std::to_string(seconds * 3 + 60), "--times", times_file.string()});
-  if (sub.wait_for_output("e2e_mqtt_load: subscribed", 10s) == std::string::npos) {
-    throw std::runtime_error("latency subscriber did not subscribe:\n" + sub.output());
-  }
+  gw::test::start_subscriber(sub, broker.uri(), messages,
+                             {"--client-id", "e2e-latency-sub", "--timeout", std::to_string(seconds * 3 + 60),
+                              "--times", times_file.string()});
   child_process pub;
   gw::test::start_publisher(pub, broker.uri(), 100, 0, messages, {"--rate", "1000"});
   gw::test::wait_published(pub, std::chrono::seconds(seconds * 3 + 30));
