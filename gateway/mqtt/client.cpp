@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -180,7 +181,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
     }
     if (cli_.is_connected()) {
       try {
-        cli_.subscribe(filter, qos);
+        send_subscribe(filter, qos);
       } catch (const ::mqtt::exception& e) {
         // The connected handler subscribes again on the next connect.
         spdlog::warn("mqtt: subscribe {} failed: {}", filter, e.what());
@@ -283,7 +284,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
     // Resubscribe on every (re)connect: a broker that lost its state (no persistence) forgets subscriptions.
     for (const auto& [filter, qos] : subs) {
       try {
-        cli_.subscribe(filter, qos);
+        send_subscribe(filter, qos);
       } catch (const ::mqtt::exception& e) {
         spdlog::warn("mqtt: subscribe {} failed: {}", filter, e.what());
       }
@@ -368,6 +369,60 @@ class client::impl : public std::enable_shared_from_this<impl> {
     window_->cv.notify_all();
   }
 
+  // The SUBACK's verdict is only known later, on Paho's thread (subscribe_listener). The requested QoS rides
+  // in the token's user context.
+  void send_subscribe(const std::string& filter, int qos) {
+    cli_.subscribe(filter, qos, reinterpret_cast<void*>(static_cast<std::intptr_t>(qos)), subscribe_listener_);
+  }
+
+  // Paho thread. MQTT 3.1.1 §3.9.3 / 5.0 §3.9.3: a SUBACK return code of 0x80 or more refuses the filter (an
+  // ACL, a bad filter); Paho C reports that for a one-filter SUBSCRIBE as a failure. A broker may also grant a
+  // lower QoS than asked: QoS 0 means a message lost between broker and gateway is not sent again.
+  void on_subscribe_result(const ::mqtt::token& tok, bool paho_success) {
+    callback_scope scope(*this);
+    const auto topics = tok.get_topics();
+    const std::string filter = topics && !topics->empty() ? (*topics)[0] : std::string("?");
+    const auto asked = static_cast<int>(reinterpret_cast<std::intptr_t>(tok.get_user_context()));
+    int code = static_cast<int>(tok.get_reason_code());
+    if (paho_success) {
+      try {
+        const auto codes = tok.get_subscribe_response().get_reason_codes();
+        if (!codes.empty()) code = static_cast<int>(codes.front());
+      } catch (const ::mqtt::exception&) {
+        // No response body (cannot happen after a success): keep the token's reason code.
+      }
+    }
+    const bool granted = paho_success && code < 0x80;
+    {
+      std::lock_guard lock(mutex_);
+      ++(granted ? stats_.subscriptions_granted : stats_.subscriptions_refused);
+    }
+    if (!granted) {
+      // MQTT 3.1.1 failures carry Paho's placeholder reason code (0xff); its return code says more.
+      const std::string why = opts_.protocol_version == 5 && code >= 0x80
+                                  ? fmt::format("reason code 0x{:02x}", code)
+                                  : fmt::format("return code {}", tok.get_return_code());
+      spdlog::error("mqtt: {} refused the subscription to {} ({}): its messages do not reach the gateway",
+                    opts_.uri, filter, why);
+    } else if (code < asked) {
+      spdlog::warn("mqtt: subscribed to {} with QoS {} granted, {} asked: the broker will not resend a message "
+                   "it lost on the way to the gateway",
+                   filter, code, asked);
+    } else {
+      spdlog::info("mqtt: subscribed to {} (QoS {})", filter, code);
+    }
+  }
+
+  class subscribe_listener : public ::mqtt::iaction_listener {
+   public:
+    explicit subscribe_listener(impl& i) : i_(i) {}
+    void on_failure(const ::mqtt::token& tok) override { i_.on_subscribe_result(tok, false); }
+    void on_success(const ::mqtt::token& tok) override { i_.on_subscribe_result(tok, true); }
+
+   private:
+    impl& i_;
+  };
+
   class connect_listener : public ::mqtt::iaction_listener {
    public:
     explicit connect_listener(impl& i) : i_(i) {}
@@ -385,6 +440,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   boost::asio::steady_timer timer_;  // first-connect retries; used on the executor only
   int retries_ = 0;                  // executor only
   connect_listener connect_listener_{*this};
+  subscribe_listener subscribe_listener_{*this};
   ::mqtt::async_client cli_;
   ::mqtt::token_ptr disconnect_token_;
   std::atomic<bool> closing_{false};

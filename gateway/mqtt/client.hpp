@@ -113,6 +113,8 @@ struct client_stats {
   std::uint64_t store_timeouts = 0;  // deliveries whose ack did not come within store_timeout
   std::uint64_t connects = 0;        // successful connects, first and re-
   std::uint64_t connection_losses = 0;
+  std::uint64_t subscriptions_granted = 0;  // SUBACKs granting a filter (every connect subscribes again)
+  std::uint64_t subscriptions_refused = 0;  // SUBACKs refusing one (code >= 0x80), or a SUBSCRIBE that failed
 };
 
 class client {

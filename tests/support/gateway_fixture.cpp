@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -99,8 +101,14 @@ void gateway_process::start() {
 }
 
 bool gateway_process::wait_ready(std::chrono::milliseconds timeout) {
+  using namespace std::chrono_literals;
   const std::string n = std::to_string(options_.devices);
-  return wait_for_log("status: broker connected, devices ready " + n + "/" + n, timeout);
+  using std::chrono::steady_clock;
+  const auto started = steady_clock::now();
+  // "broker connected" comes before the SUBACK; a message published in between is lost to a new session.
+  if (!wait_for_log("mqtt: subscribed to", timeout)) return false;
+  const auto left = timeout - std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
+  return wait_for_log("status: broker connected, devices ready " + n + "/" + n, std::max(left, 0ms));
 }
 
 bool gateway_process::wait_for_log(const std::string& needle, std::chrono::milliseconds timeout,

@@ -12,10 +12,13 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -339,6 +342,143 @@ TEST(MqttClient, ResubscribesWhenTheBrokerLostItsState) {
   ASSERT_TRUE(run_until(ioc, [&] { return !got.empty(); }));
   EXPECT_EQ(got.back(), "after");
 }
+
+// Mosquitto 2.0 grants every SUBSCRIBE (its ACL only filters deliveries), so the SUBACK verdicts come from
+// this minimal broker: one connection; CONNECT -> CONNACK accepted, SUBSCRIBE -> SUBACK with `verdict(filter)`,
+// PINGREQ -> PINGRESP. MQTT 3.1.1 §3.2, §3.8, §3.9 and 5.0 (an empty property list after the variable header).
+class suback_broker {
+ public:
+  suback_broker(int version, std::function<std::uint8_t(const std::string&)> verdict)
+      : version_(version), verdict_(std::move(verdict)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listen_fd_, 1) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      throw std::runtime_error("suback_broker: cannot listen");
+    }
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~suback_broker() {
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    const int c = conn_fd_.load();
+    if (c >= 0) ::shutdown(c, SHUT_RDWR);
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  suback_broker(const suback_broker&) = delete;
+  suback_broker& operator=(const suback_broker&) = delete;
+  std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  bool read_exact(int fd, std::uint8_t* p, std::size_t n) {
+    while (n > 0) {
+      const ssize_t r = ::read(fd, p, n);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<std::size_t>(r);
+    }
+    return true;
+  }
+  void serve() {
+    const int fd = ::accept(listen_fd_, nullptr, nullptr);
+    if (fd < 0) return;
+    conn_fd_ = fd;
+    for (;;) {
+      std::uint8_t type = 0;
+      if (!read_exact(fd, &type, 1)) break;
+      std::size_t len = 0;
+      for (int shift = 0;; shift += 7) {  // remaining length, MQTT §2.2.3
+        std::uint8_t b = 0;
+        if (shift > 21 || !read_exact(fd, &b, 1)) return close_conn(fd);
+        len |= static_cast<std::size_t>(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) break;
+      }
+      std::vector<std::uint8_t> body(len);
+      if (len > 0 && !read_exact(fd, body.data(), len)) break;
+      std::vector<std::uint8_t> out;
+      switch (type >> 4) {
+        case 1:  // CONNECT
+          out = version_ == 5 ? std::vector<std::uint8_t>{0x20, 3, 0, 0, 0} : std::vector<std::uint8_t>{0x20, 2, 0, 0};
+          break;
+        case 8: {  // SUBSCRIBE: packet id, [properties], one filter + options
+          if (len < 2) return close_conn(fd);
+          std::size_t at = 2;
+          if (version_ == 5) at += 1 + body[2];  // property length < 128 from Paho here
+          if (at + 2 > len) return close_conn(fd);
+          const std::size_t flen = (body[at] << 8) | body[at + 1];
+          if (at + 2 + flen > len) return close_conn(fd);
+          const std::string filter(body.begin() + static_cast<long>(at + 2),
+                                   body.begin() + static_cast<long>(at + 2 + flen));
+          out = {0x90, static_cast<std::uint8_t>(version_ == 5 ? 4 : 3), body[0], body[1]};
+          if (version_ == 5) out.push_back(0);
+          out.push_back(verdict_(filter));
+          break;
+        }
+        case 12:  // PINGREQ
+          out = {0xd0, 0};
+          break;
+        case 14:  // DISCONNECT
+          return close_conn(fd);
+        default:  // PUBLISH and the rest: not expected here
+          break;
+      }
+      if (!out.empty() && ::write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) break;
+    }
+    close_conn(fd);
+  }
+  void close_conn(int fd) {
+    conn_fd_ = -1;
+    ::close(fd);
+  }
+
+  int version_;
+  std::function<std::uint8_t(const std::string&)> verdict_;
+  int listen_fd_ = -1;
+  std::atomic<int> conn_fd_{-1};
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// A filter the broker refuses is reported (an error log and a count), not left silently without messages; a
+// downgraded QoS is a warning but granted. MQTT 3.1.1 refuses with 0x80, MQTT 5 with e.g. 0x87.
+class MqttClientSubscribe : public ::testing::TestWithParam<int> {};
+
+TEST_P(MqttClientSubscribe, RefusedFilterIsCountedGrantedOnesAreNot) {
+  const int version = GetParam();
+  suback_broker broker(version, [&](const std::string& filter) -> std::uint8_t {
+    if (filter.starts_with("denied/")) return version == 5 ? 0x87 : 0x80;
+    return filter.starts_with("qos0/") ? 0 : 1;
+  });
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  client_options o;
+  o.uri = broker.uri();
+  o.client_id = "gw-suback";
+  o.protocol_version = version;
+  client c(ioc.get_executor(), o);
+  int ups = 0;
+  c.set_message_handler([&](inbound_message, store_ack ack) { ack.stored(); });
+  c.set_connection_handler([&](bool up, const std::string&) { ups += up ? 1 : 0; });
+  c.subscribe("allowed/#", 1);
+  c.subscribe("denied/#", 1);
+  c.subscribe("qos0/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] {
+    const auto s = c.stats();
+    return s.subscriptions_granted + s.subscriptions_refused >= 3;
+  }));
+  EXPECT_EQ(ups, 1);
+  EXPECT_EQ(c.stats().subscriptions_granted, 2u);
+  EXPECT_EQ(c.stats().subscriptions_refused, 1u);
+  // The client keeps the refused filter: a broker whose ACL changes grants it on the next connect.
+  EXPECT_EQ(c.subscriptions(), (std::vector<std::string>{"allowed/#", "denied/#", "qos0/#"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, MqttClientSubscribe, ::testing::Values(4, 5));
 
 // The persistent session (3.1.1: clean session off; 5: clean start off + session expiry) keeps QoS 1 messages
 // published while the gateway is away.
