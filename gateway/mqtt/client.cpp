@@ -372,12 +372,13 @@ class client::impl : public std::enable_shared_from_this<impl> {
   // The SUBACK's verdict is only known later, on Paho's thread (subscribe_listener). The requested QoS rides
   // in the token's user context.
   void send_subscribe(const std::string& filter, int qos) {
-    cli_.subscribe(filter, qos, reinterpret_cast<void*>(static_cast<std::intptr_t>(qos)), subscribe_listener_);
+    cli_.subscribe(filter, qos, reinterpret_cast<void*>(static_cast<std::intptr_t>(qos)),
+                   subscribe_listener_);
   }
 
   // Paho thread. MQTT 3.1.1 §3.9.3 / 5.0 §3.9.3: a SUBACK return code of 0x80 or more refuses the filter (an
-  // ACL, a bad filter); Paho C reports that for a one-filter SUBSCRIBE as a failure. A broker may also grant a
-  // lower QoS than asked: QoS 0 means a message lost between broker and gateway is not sent again.
+  // ACL, a bad filter); Paho C reports that for a one-filter SUBSCRIBE as a failure. A broker may also grant
+  // a lower QoS than asked: QoS 0 means a message lost between broker and gateway is not sent again.
   void on_subscribe_result(const ::mqtt::token& tok, bool paho_success) {
     callback_scope scope(*this);
     const auto topics = tok.get_topics();
@@ -405,9 +406,10 @@ class client::impl : public std::enable_shared_from_this<impl> {
       spdlog::error("mqtt: {} refused the subscription to {} ({}): its messages do not reach the gateway",
                     opts_.uri, filter, why);
     } else if (code < asked) {
-      spdlog::warn("mqtt: subscribed to {} with QoS {} granted, {} asked: the broker will not resend a message "
-                   "it lost on the way to the gateway",
-                   filter, code, asked);
+      spdlog::warn(
+          "mqtt: subscribed to {} with QoS {} granted, {} asked: the broker will not resend a message "
+          "it lost on the way to the gateway",
+          filter, code, asked);
     } else {
       spdlog::info("mqtt: subscribed to {} (QoS {})", filter, code);
     }

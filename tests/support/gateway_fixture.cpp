@@ -107,7 +107,8 @@ bool gateway_process::wait_ready(std::chrono::milliseconds timeout) {
   const auto started = steady_clock::now();
   // "broker connected" comes before the SUBACK; a message published in between is lost to a new session.
   if (!wait_for_log("mqtt: subscribed to", timeout)) return false;
-  const auto left = timeout - std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
+  const auto left =
+      timeout - std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
   return wait_for_log("status: broker connected, devices ready " + n + "/" + n, std::max(left, 0ms));
 }
 

@@ -66,9 +66,9 @@ class gateway_process {
 
   // Starts `mqtt-coap-gateway run -c <config>`; throws std::runtime_error if it cannot be started.
   void start();
-  // Waits until this run's gateway logged a granted subscription (SUBACK) and its status line says every device
-  // is ready and the broker connected (the summary is logged every health.interval = 1 s). Returns false on
-  // timeout or exit.
+  // Waits until this run's gateway logged a granted subscription (SUBACK) and its status line says every
+  // device is ready and the broker connected (the summary is logged every health.interval = 1 s). Returns
+  // false on timeout or exit.
   bool wait_ready(std::chrono::milliseconds timeout);
   bool wait_ready() { return wait_ready(options_.ready_timeout); }
   // Waits for `needle` in this run's output from offset `from` (e.g. output().size() before a SIGHUP, to see

@@ -10,9 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -344,8 +344,9 @@ TEST(MqttClient, ResubscribesWhenTheBrokerLostItsState) {
 }
 
 // Mosquitto 2.0 grants every SUBSCRIBE (its ACL only filters deliveries), so the SUBACK verdicts come from
-// this minimal broker: one connection; CONNECT -> CONNACK accepted, SUBSCRIBE -> SUBACK with `verdict(filter)`,
-// PINGREQ -> PINGRESP. MQTT 3.1.1 §3.2, §3.8, §3.9 and 5.0 (an empty property list after the variable header).
+// this minimal broker: one connection; CONNECT -> CONNACK accepted, SUBSCRIBE -> SUBACK with
+// `verdict(filter)`, PINGREQ -> PINGRESP. MQTT 3.1.1 §3.2, §3.8, §3.9 and 5.0 (an empty property list after
+// the variable header).
 class suback_broker {
  public:
   suback_broker(int version, std::function<std::uint8_t(const std::string&)> verdict)
@@ -356,7 +357,8 @@ class suback_broker {
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
     if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(listen_fd_, 1) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+        ::listen(listen_fd_, 1) != 0 ||
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
       throw std::runtime_error("suback_broker: cannot listen");
     }
     port_ = ntohs(a.sin_port);
@@ -402,7 +404,8 @@ class suback_broker {
       std::vector<std::uint8_t> out;
       switch (type >> 4) {
         case 1:  // CONNECT
-          out = version_ == 5 ? std::vector<std::uint8_t>{0x20, 3, 0, 0, 0} : std::vector<std::uint8_t>{0x20, 2, 0, 0};
+          out = version_ == 5 ? std::vector<std::uint8_t>{0x20, 3, 0, 0, 0}
+                              : std::vector<std::uint8_t>{0x20, 2, 0, 0};
           break;
         case 8: {  // SUBSCRIBE: packet id, [properties], one filter + options
           if (len < 2) return close_conn(fd);
