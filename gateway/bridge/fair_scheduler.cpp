@@ -1,6 +1,7 @@
 #include "gateway/bridge/fair_scheduler.hpp"
 
 #include <algorithm>
+#include <functional>
 
 namespace gw::bridge {
 
@@ -11,9 +12,9 @@ fair_scheduler::device_index fair_scheduler::add_device() {
   if (!free_.empty()) {
     // Reuse the lowest freed index. A stale entry of the removed device may still be in the ring; the new
     // owner simply inherits that place (in_ring stays as it was, so the index is never queued twice).
-    auto it = std::min_element(free_.begin(), free_.end());
-    const device_index d = *it;
-    free_.erase(it);
+    std::pop_heap(free_.begin(), free_.end(), std::greater<>{});
+    const device_index d = free_.back();
+    free_.pop_back();
     auto& s = devices_[d];
     s.in_flight = 0;
     s.removed = false;
@@ -56,6 +57,7 @@ void fair_scheduler::remove(device_index d) {
   take_back(d);
   devices_[d].removed = true;
   free_.push_back(d);
+  std::push_heap(free_.begin(), free_.end(), std::greater<>{});
 }
 
 void fair_scheduler::set_cap(std::size_t global_cap) {

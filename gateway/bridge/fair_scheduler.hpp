@@ -77,7 +77,7 @@ class fair_scheduler {
   std::size_t in_flight_ = 0;
   std::vector<device_state> devices_;
   std::deque<device_index> ring_;
-  std::vector<device_index> free_;
+  std::vector<device_index> free_;  // a min-heap (std::greater): add_device reuses the lowest index
 };
 
 }  // namespace gw::bridge

@@ -219,6 +219,15 @@ TEST(BridgeFairSchedulerTest, ARemovedDeviceIsNeverOfferedAndItsIndexIsReused) {
   EXPECT_EQ(s.add_device(), 3u);  // no free index left
 }
 
+TEST(BridgeFairSchedulerTest, FreedIndicesAreReusedLowestFirstWhateverTheRemovalOrder) {
+  fair_scheduler s(1, 10);
+  for (int i = 0; i < 5; ++i) s.add_device();
+  for (const std::size_t d : {3u, 0u, 4u, 2u}) s.remove(d);
+  std::vector<std::size_t> got;
+  for (int i = 0; i < 5; ++i) got.push_back(s.add_device());
+  EXPECT_EQ(got, (std::vector<std::size_t>{0, 2, 3, 4, 5}));
+}
+
 TEST(BridgeFairSchedulerTest, ALoweredCapDrainsBeforeNewSlotsGoOut) {
   fair_scheduler s(8, 8);
   std::vector<std::size_t> queued{100};
