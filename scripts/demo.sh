@@ -95,7 +95,9 @@ pids+=($!)
 tail -n +1 -f "$work/gateway.log" | sed -u 's/^/[gateway] /' &
 pids+=($!)
 
-# 5. Simulated sensors: each publishes a reading every second (QoS 1).
+# 5. Simulated sensors: each publishes a reading every second (QoS 1). They start once the broker granted the
+# gateway's subscription: on a first start the broker keeps nothing for the gateway before that.
+for _ in $(seq 1 100); do grep -q "mqtt: subscribed to" "$work/gateway.log" && break; sleep 0.1; done
 (
   i=0
   while true; do

@@ -439,6 +439,8 @@ class Subject:
             conf = os.path.join(workdir, "gateway.yaml")
             write_gateway_config(conf, workdir, uri, mode, cloud_port, devices)
             self.proc = Proc("gateway", [ctx.bin("gateway/app/mqtt-coap-gateway"), "run", "-c", conf], workdir)
+            # The SUBACK first: the status line's "broker connected" can come before it.
+            self.proc.wait_log("mqtt: subscribed to", 300)
             self.proc.wait_log("broker connected, devices ready %d/%d" % (devices, devices), 300)
         else:
             peer_dir = ensure_peer(ctx)
