@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+import cloudsim_control  # noqa: E402 (this directory)
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -246,18 +247,7 @@ class Sim:
             raise RuntimeError("cloudsim did not become ready")
 
     def command(self, line):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(5)
-        s.connect(self.control)
-        s.sendall((line + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        s.close()
-        return buf.decode().strip()
+        return cloudsim_control.command(self.control, line, timeout=5)
 
     def stats_now(self):
         reply = self.command("stats")

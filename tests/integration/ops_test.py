@@ -17,6 +17,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cloudsim"))
+import cloudsim_control  # noqa: E402
+
 PK = "a1B2c3D4e5F"
 
 
@@ -101,19 +104,8 @@ class Env:
     def control_path(self):
         return os.path.join(self.dir, "cloudsim.sock")
 
-    def control(self, command):
-        """One cloudsim control command (tests/cloudsim/README.md); returns its answer line."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(self.control_path())
-            s.sendall((command + "\n").encode())
-            answer = b""
-            while not answer.endswith(b"\n"):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                answer += chunk
-        return answer.decode().strip()
+    def control(self, line):
+        return cloudsim_control.command(self.control_path(), line)
 
     def cloud_records(self):
         out = []

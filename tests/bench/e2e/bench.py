@@ -51,6 +51,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "tests", "cloudsim"))
+import cloudsim_control  # noqa: E402
+
 PK = "a1B2c3D4e5F"
 
 PROFILES = {
@@ -227,17 +230,7 @@ class Cloud:
         self.reader = JsonlReader(self.jsonl)
 
     def command(self, line):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(self.control)
-        s.sendall((line + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        s.close()
-        return buf.decode().strip()
+        return cloudsim_control.command(self.control, line, timeout=None)
 
     def stats(self):
         reply = self.command("stats")
