@@ -1,5 +1,7 @@
 #include "gateway/bridge/detail/wal_checkpointer.hpp"
 
+#include <pthread.h>
+
 namespace gw::bridge::detail {
 
 std::unique_ptr<wal_checkpointer> wal_checkpointer::start(const std::string& path, int threshold, int step,
@@ -13,6 +15,7 @@ std::unique_ptr<wal_checkpointer> wal_checkpointer::start(const std::string& pat
   // The checkpoint's fsyncs follow the connection's own setting: the same as the writer's.
   if (rc = exec(raw, synchronous_pragma); rc != SQLITE_OK) return nullptr;
   c->thread_ = std::thread([p = c.get()] { p->run(); });
+  ::pthread_setname_np(c->thread_.native_handle(), "gw-wal-ckpt");
   return c;
 }
 
