@@ -111,6 +111,7 @@ gateway_report collect_report(gateway& gw, steady::time_point started, std::opti
   r.mqtt_connected = gw.mqtt_connected();
   const auto& c = gw.counters();
   r.mqtt_received = c.mqtt_received;
+  r.mqtt_subscriptions_refused = gw.mqtt_subscriptions_refused();
   r.unrouted = c.unrouted;
   r.dead_lettered_at_entry = c.dead_lettered_at_entry;
   r.enqueued = c.enqueued;
@@ -201,6 +202,7 @@ nlohmann::json to_json(const gateway_report& r) {
            {"devices_total", r.devices_total},
            {"devices_ready", r.devices_ready},
            {"mqtt_received", r.mqtt_received},
+           {"mqtt_subscriptions_refused", r.mqtt_subscriptions_refused},
            {"unrouted", r.unrouted},
            {"enqueued", r.enqueued},
            {"enqueue_refused", r.enqueue_refused},

@@ -53,6 +53,7 @@ struct gateway_report {
   std::size_t devices_total = 0;
   std::size_t devices_ready = 0;
   std::uint64_t mqtt_received = 0;
+  std::uint64_t mqtt_subscriptions_refused = 0;
   std::uint64_t unrouted = 0;
   std::uint64_t dead_lettered_at_entry = 0;
   std::uint64_t enqueued = 0;

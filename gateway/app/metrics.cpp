@@ -115,6 +115,9 @@ std::string render_metrics(const gateway_report& r, std::size_t max_device_serie
   }
   w.family("gw_mqtt_messages_received_total", "counter", "Messages received from the local broker.");
   w.sample("gw_mqtt_messages_received_total", "", n(r.mqtt_received));
+  w.family("gw_mqtt_subscriptions_refused_total", "counter",
+           "SUBACKs refusing a route's filter (its messages do not reach the gateway).");
+  w.sample("gw_mqtt_subscriptions_refused_total", "", n(r.mqtt_subscriptions_refused));
   w.family("gw_messages_unrouted_total", "counter", "Messages no route matched (counted and dropped).");
   w.sample("gw_messages_unrouted_total", "", n(r.unrouted));
   w.family("gw_messages_enqueued_total", "counter", "Messages stored in a device queue.");

@@ -47,6 +47,7 @@ gateway_report sample_report(int devices) {
   r.mqtt_connected = true;
   r.uptime_s = 42.5;
   r.delivered = 7;
+  r.mqtt_subscriptions_refused = 2;
   r.queue_depth = 3;
   r.ca_days_left = 364.5;
   r.server_cert_days_left = 29.25;
@@ -67,6 +68,7 @@ TEST(HealthMetrics, TextPassesTheStrictParserWithHelpAndTypePerFamily) {
   EXPECT_EQ(doc.value("gw_mqtt_connected"), 1);
   EXPECT_EQ(doc.value("gw_ready"), 0);  // 2 of 4 ready < ready share 1.0
   EXPECT_EQ(doc.value("gw_messages_delivered_total"), 7);
+  EXPECT_EQ(doc.value("gw_mqtt_subscriptions_refused_total"), 2);
   EXPECT_EQ(doc.value("gw_ca_certificate_expiry_days"), 364.5);
   EXPECT_EQ(doc.value("gw_server_certificate_expiry_days"), 29.25);
   EXPECT_EQ(doc.value("gw_devices_by_state", {{"state", "backing_off"}}), 2);
@@ -121,6 +123,7 @@ TEST(HealthJson, DevicesDocumentHasTheDocumentedShape) {
                         "delivered", "dead_lettered", "queue", "ca_days_left", "server_cert_days_left"}) {
     EXPECT_TRUE(g.contains(k)) << k;
   }
+  EXPECT_EQ(g.at("mqtt_subscriptions_refused"), 2);
   ASSERT_EQ(j.at("devices").size(), 2u);
   const auto& ok = j.at("devices")[0];
   EXPECT_EQ(ok.at("state"), "ready");
