@@ -112,7 +112,9 @@ class gateway {
   bridge::durable_queue& queue() { return *queue_; }
   bool mqtt_connected() const { return mqtt_connected_; }
   // SUBACKs that refused a route's filter since start (gw::mqtt::client_stats).
-  std::uint64_t mqtt_subscriptions_refused() const { return mqtt_ ? mqtt_->stats().subscriptions_refused : 0; }
+  std::uint64_t mqtt_subscriptions_refused() const {
+    return mqtt_ ? mqtt_->stats().subscriptions_refused : 0;
+  }
   std::size_t devices_ready() const;
 
   // Health hooks (issue #7; health_service.hpp), called on the loop. Set them before start().

@@ -7,7 +7,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
-#include <cstdint>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -369,11 +368,9 @@ class client::impl : public std::enable_shared_from_this<impl> {
     window_->cv.notify_all();
   }
 
-  // The SUBACK's verdict is only known later, on Paho's thread (subscribe_listener). The requested QoS rides
-  // in the token's user context.
+  // The SUBACK's verdict is only known later, on Paho's thread (subscribe_listener).
   void send_subscribe(const std::string& filter, int qos) {
-    cli_.subscribe(filter, qos, reinterpret_cast<void*>(static_cast<std::intptr_t>(qos)),
-                   subscribe_listener_);
+    cli_.subscribe(filter, qos, nullptr, subscribe_listener_);
   }
 
   // Paho thread. MQTT 3.1.1 §3.9.3 / 5.0 §3.9.3: a SUBACK return code of 0x80 or more refuses the filter (an
@@ -383,7 +380,6 @@ class client::impl : public std::enable_shared_from_this<impl> {
     callback_scope scope(*this);
     const auto topics = tok.get_topics();
     const std::string filter = topics && !topics->empty() ? (*topics)[0] : std::string("?");
-    const auto asked = static_cast<int>(reinterpret_cast<std::intptr_t>(tok.get_user_context()));
     int code = static_cast<int>(tok.get_reason_code());
     if (paho_success) {
       try {
@@ -394,9 +390,14 @@ class client::impl : public std::enable_shared_from_this<impl> {
       }
     }
     const bool granted = paho_success && code < 0x80;
+    int asked = code;  // the filter was unsubscribed meanwhile: nothing to compare with
     {
       std::lock_guard lock(mutex_);
       ++(granted ? stats_.subscriptions_granted : stats_.subscriptions_refused);
+      for (const auto& [f, qos] : subscriptions_) {
+        if (f == filter) asked = qos;
+      }
+      if (granted && code < asked) ++stats_.subscriptions_downgraded;
     }
     if (!granted) {
       // MQTT 3.1.1 failures carry Paho's placeholder reason code (0xff); its return code says more.

@@ -477,6 +477,7 @@ TEST_P(MqttClientSubscribe, RefusedFilterIsCountedGrantedOnesAreNot) {
   EXPECT_EQ(ups, 1);
   EXPECT_EQ(c.stats().subscriptions_granted, 2u);
   EXPECT_EQ(c.stats().subscriptions_refused, 1u);
+  EXPECT_EQ(c.stats().subscriptions_downgraded, 1u);  // qos0/#: a warning, still granted
   // The client keeps the refused filter: a broker whose ACL changes grants it on the next connect.
   EXPECT_EQ(c.subscriptions(), (std::vector<std::string>{"allowed/#", "denied/#", "qos0/#"}));
 }
