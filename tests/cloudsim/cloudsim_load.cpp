@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -88,22 +89,36 @@ int main(int argc, char** argv) {
   long messages = 200000;
   int window = 8;
   int seconds = 30;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--port")
-      port = std::atoi(argv[i + 1]);
-    else if (a == "--devices")
-      devices = std::atoi(argv[i + 1]);
-    else if (a == "--messages")
-      messages = std::atol(argv[i + 1]);
-    else if (a == "--window")
-      window = std::atoi(argv[i + 1]);
-    else if (a == "--seconds")
-      seconds = std::atoi(argv[i + 1]);
+  const char* usage =
+      "usage: cloudsim_load --port P [--devices N] [--messages M] [--window W] [--seconds S]\n";
+  for (int i = 1; i < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a != "--port" && a != "--devices" && a != "--messages" && a != "--window" && a != "--seconds") {
+      std::fprintf(stderr, "cloudsim_load: unknown option %s\n%s", a.c_str(), usage);
+      return 2;
+    }
+    long v = 0;
+    const char* text = i + 1 < argc ? argv[i + 1] : "";
+    const char* end = text + std::strlen(text);
+    const auto [at, ec] = std::from_chars(text, end, v);
+    if (ec != std::errc{} || at != end || at == text || v < 0 || v > 100000000) {
+      std::fprintf(stderr, "cloudsim_load: %s needs a number, not '%s'\n%s", a.c_str(), text, usage);
+      return 2;
+    }
+    if (a == "--port") {
+      port = static_cast<int>(v);
+    } else if (a == "--devices") {
+      devices = static_cast<int>(v);
+    } else if (a == "--messages") {
+      messages = v;
+    } else if (a == "--window") {
+      window = static_cast<int>(v);
+    } else {
+      seconds = static_cast<int>(v);
+    }
   }
-  if (port == 0) {
-    std::fprintf(stderr,
-                 "usage: cloudsim_load --port P [--devices N] [--messages M] [--window W] [--seconds S]\n");
+  if (port == 0 || port > 65535 || devices < 1 || window < 1) {
+    std::fputs(usage, stderr);
     return 2;
   }
   sockaddr_in to{};

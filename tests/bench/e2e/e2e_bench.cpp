@@ -235,21 +235,37 @@ int main(int argc, char** argv) {
   std::vector<std::string> modes{"plain", "aes"};
   int latency_seconds = 10;
   std::string latency_csv;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--messages")
-      messages = std::stoll(v);
-    else if (k == "--devices")
-      devices = split(v);
-    else if (k == "--modes")
-      modes = split(v);
-    else if (k == "--latency-seconds")
-      latency_seconds = std::stoi(v);
-    else if (k == "--latency-csv")
-      latency_csv = v;
-    else {
-      std::cerr << "usage: e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] "
-                   "[--latency-seconds S] [--latency-csv FILE]\n";
+  const char* usage =
+      "usage: e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] [--latency-seconds S] "
+      "[--latency-csv FILE]\n";
+  for (int i = 1; i < argc; i += 2) {
+    const std::string k = argv[i];
+    if (k == "--help" || k == "-h") {
+      std::cout << usage;
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::cerr << "e2e_bench: " << k << " needs a value\n" << usage;
+      return 2;
+    }
+    const std::string v = argv[i + 1];
+    try {
+      if (k == "--messages") {
+        messages = std::stoll(v);
+      } else if (k == "--devices") {
+        devices = split(v);
+      } else if (k == "--modes") {
+        modes = split(v);
+      } else if (k == "--latency-seconds") {
+        latency_seconds = std::stoi(v);
+      } else if (k == "--latency-csv") {
+        latency_csv = v;
+      } else {
+        std::cerr << "e2e_bench: unknown option " << k << "\n" << usage;
+        return 2;
+      }
+    } catch (const std::exception&) {  // std::stoll / std::stoi: not a number, or out of range
+      std::cerr << "e2e_bench: " << k << " needs a number, not '" << v << "'\n" << usage;
       return 2;
     }
   }

@@ -34,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -329,9 +330,19 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string mode = argv[1];
   args a;
-  for (int i = 2; i + 1 < argc; i += 2) {
+  static const std::set<std::string> known{"uri",       "client-id", "devices", "messages", "first-id",
+                                           "rate",      "window",    "qos",     "pad",      "topic",
+                                           "reconnect", "timeout",   "times",   "filter"};
+  for (int i = 2; i < argc; i += 2) {
     std::string k = argv[i];
-    if (k.rfind("--", 0) != 0) return usage();
+    if (k.rfind("--", 0) != 0 || known.count(k.substr(2)) == 0) {
+      std::cerr << "e2e_mqtt_load: unknown option " << k << "\n";
+      return usage();
+    }
+    if (i + 1 >= argc) {
+      std::cerr << "e2e_mqtt_load: " << k << " needs a value\n";
+      return usage();
+    }
     a.kv[k.substr(2)] = argv[i + 1];
   }
   try {
