@@ -390,6 +390,19 @@ class client::impl : public std::enable_shared_from_this<impl> {
       }
     }
     const bool granted = paho_success && code < 0x80;
+    // A failure is the broker's refusal only with a SUBACK code; MQTT 3.1.1 failures carry Paho's placeholder
+    // reason code (0xff) and MQTT_BAD_SUBSCRIBE as return code. Anything else (the connection broke before
+    // the SUBACK) is no verdict: the next connect subscribes again.
+    const bool refused =
+        !granted && (opts_.protocol_version == 5 ? code >= 0x80 && code <= 0xff
+                                                 : tok.get_return_code() == MQTT_BAD_SUBSCRIBE);
+    if (!granted && !refused) {
+      spdlog::warn(
+          "mqtt: the subscription to {} did not complete (return code {}); it is sent again on the next "
+          "connect",
+          filter, tok.get_return_code());
+      return;
+    }
     int asked = code;  // the filter was unsubscribed meanwhile: nothing to compare with
     {
       std::lock_guard lock(mutex_);
@@ -399,11 +412,10 @@ class client::impl : public std::enable_shared_from_this<impl> {
       }
       if (granted && code < asked) ++stats_.subscriptions_downgraded;
     }
-    if (!granted) {
-      // MQTT 3.1.1 failures carry Paho's placeholder reason code (0xff); its return code says more.
-      const std::string why = opts_.protocol_version == 5 && code >= 0x80
+    if (refused) {
+      const std::string why = opts_.protocol_version == 5
                                   ? fmt::format("reason code 0x{:02x}", code)
-                                  : fmt::format("return code {}", tok.get_return_code());
+                                  : fmt::format("return code 0x{:02x}", MQTT_BAD_SUBSCRIBE);
       spdlog::error("mqtt: {} refused the subscription to {} ({}): its messages do not reach the gateway",
                     opts_.uri, filter, why);
     } else if (code < asked) {

@@ -114,7 +114,8 @@ struct client_stats {
   std::uint64_t connects = 0;        // successful connects, first and re-
   std::uint64_t connection_losses = 0;
   std::uint64_t subscriptions_granted = 0;  // SUBACKs granting a filter (every connect subscribes again)
-  std::uint64_t subscriptions_refused = 0;  // SUBACKs refusing one (code >= 0x80), or a SUBSCRIBE that failed
+  std::uint64_t subscriptions_refused =
+      0;  // SUBACKs refusing one (code >= 0x80); a broken connection is none
   std::uint64_t subscriptions_downgraded = 0;  // granted ones with a lower QoS than asked (also in granted)
 };
 

@@ -374,6 +374,8 @@ class suback_broker {
   suback_broker(const suback_broker&) = delete;
   suback_broker& operator=(const suback_broker&) = delete;
   std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  // A verdict that closes the connection instead of answering the SUBSCRIBE.
+  static constexpr std::uint8_t drop_connection = 0xfe;
 
  private:
   bool read_exact(int fd, std::uint8_t* p, std::size_t n) {
@@ -385,10 +387,16 @@ class suback_broker {
     }
     return true;
   }
+  // Connections one after another (the client reconnects after drop_connection).
   void serve() {
-    const int fd = ::accept(listen_fd_, nullptr, nullptr);
-    if (fd < 0) return;
-    conn_fd_ = fd;
+    for (;;) {
+      const int fd = ::accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0) return;
+      conn_fd_ = fd;
+      serve_one(fd);
+    }
+  }
+  void serve_one(int fd) {
     for (;;) {
       std::uint8_t type = 0;
       if (!read_exact(fd, &type, 1)) break;
@@ -416,9 +424,11 @@ class suback_broker {
           if (at + 2 + flen > len) return close_conn(fd);
           const std::string filter(body.begin() + static_cast<long>(at + 2),
                                    body.begin() + static_cast<long>(at + 2 + flen));
+          const std::uint8_t verdict = verdict_(filter);
+          if (verdict == drop_connection) return close_conn(fd);
           out = {0x90, static_cast<std::uint8_t>(version_ == 5 ? 4 : 3), body[0], body[1]};
           if (version_ == 5) out.push_back(0);
-          out.push_back(verdict_(filter));
+          out.push_back(verdict);
           break;
         }
         case 12:  // PINGREQ
@@ -480,6 +490,33 @@ TEST_P(MqttClientSubscribe, RefusedFilterIsCountedGrantedOnesAreNot) {
   EXPECT_EQ(c.stats().subscriptions_downgraded, 1u);  // qos0/#: a warning, still granted
   // The client keeps the refused filter: a broker whose ACL changes grants it on the next connect.
   EXPECT_EQ(c.subscriptions(), (std::vector<std::string>{"allowed/#", "denied/#", "qos0/#"}));
+}
+
+// A SUBSCRIBE that fails because the connection broke is not a refusal: nothing is counted as refused, and
+// the next connect subscribes again and is granted.
+TEST_P(MqttClientSubscribe, ConnectionLostBeforeTheSubackIsNotARefusal) {
+  const int version = GetParam();
+  std::atomic<int> seen{0};
+  suback_broker broker(version, [&](const std::string&) -> std::uint8_t {
+    return seen.fetch_add(1) == 0 ? suback_broker::drop_connection : 1;
+  });
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  client_options o;
+  o.uri = broker.uri();
+  o.client_id = "gw-suback-drop";
+  o.protocol_version = version;
+  o.reconnect_min = 1s;
+  o.reconnect_max = 1s;
+  client c(ioc.get_executor(), o);
+  int ups = 0;
+  c.set_message_handler([&](inbound_message, store_ack ack) { ack.stored(); });
+  c.set_connection_handler([&](bool up, const std::string&) { ups += up ? 1 : 0; });
+  c.subscribe("a/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return c.stats().subscriptions_granted >= 1; }));
+  EXPECT_GE(ups, 2);
+  EXPECT_EQ(c.stats().subscriptions_refused, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, MqttClientSubscribe, ::testing::Values(4, 5));
