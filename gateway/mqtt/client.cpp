@@ -7,6 +7,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -143,6 +145,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   void stop() {
     if (closing_.exchange(true)) return;
     timer_.cancel();
+    retry_timers_.clear();  // pending waits end now (operation_aborted): the loop can finish
     wake_waiters();
     try {
       if (cli_.is_connected() && !opts_.status_topic.empty()) {
@@ -304,6 +307,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
       auto self = w.lock();
       if (!self) return;
       self->retries_ = 0;
+      self->retry_timers_.clear();  // this connect subscribed to every filter again
       if (self->on_connection_) self->on_connection_(true, cause);
     });
   }
@@ -368,6 +372,32 @@ class client::impl : public std::enable_shared_from_this<impl> {
     window_->cv.notify_all();
   }
 
+  // Executor. After opts_.subscribe_retry, asks again for a refused filter that is still wanted, on the same
+  // connection (a reconnect clears the timers: its connect subscribed to everything).
+  void retry_subscription_later(const std::string& filter) {
+    if (closing_.load()) return;
+    auto& t = retry_timers_[filter];
+    t = std::make_unique<boost::asio::steady_timer>(ex_, opts_.subscribe_retry);
+    t->async_wait([w = weak_from_this(), filter](const boost::system::error_code& ec) {
+      auto self = w.lock();
+      if (ec || !self || self->closing_.load() || !self->cli_.is_connected()) return;
+      int qos = -1;
+      {
+        std::lock_guard lock(self->mutex_);
+        for (const auto& [f, q] : self->subscriptions_) {
+          if (f == filter) qos = q;
+        }
+      }
+      if (qos < 0) return;  // unsubscribed meanwhile
+      spdlog::info("mqtt: asking again for the refused subscription to {}", filter);
+      try {
+        self->send_subscribe(filter, qos);
+      } catch (const ::mqtt::exception& e) {
+        spdlog::warn("mqtt: subscribe {} failed: {}", filter, e.what());
+      }
+    });
+  }
+
   // The SUBACK's verdict is only known later, on Paho's thread (subscribe_listener).
   void send_subscribe(const std::string& filter, int qos) {
     cli_.subscribe(filter, qos, nullptr, subscribe_listener_);
@@ -413,6 +443,9 @@ class client::impl : public std::enable_shared_from_this<impl> {
       if (granted && code < asked) ++stats_.subscriptions_downgraded;
     }
     if (refused) {
+      boost::asio::post(ex_, [w = weak_from_this(), filter] {
+        if (auto self = w.lock()) self->retry_subscription_later(filter);
+      });
       const std::string why = opts_.protocol_version == 5
                                   ? fmt::format("reason code 0x{:02x}", code)
                                   : fmt::format("return code 0x{:02x}", MQTT_BAD_SUBSCRIBE);
@@ -454,6 +487,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   client_options opts_;
   boost::asio::steady_timer timer_;  // first-connect retries; used on the executor only
   int retries_ = 0;                  // executor only
+  std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> retry_timers_;  // executor only
   connect_listener connect_listener_{*this};
   subscribe_listener subscribe_listener_{*this};
   ::mqtt::async_client cli_;

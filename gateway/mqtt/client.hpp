@@ -63,6 +63,9 @@ struct client_options {
   std::chrono::seconds connect_timeout{10};
   std::chrono::seconds reconnect_min{1};
   std::chrono::seconds reconnect_max{30};
+  // A filter the broker refused (SUBACK >= 0x80) is asked for again after this long while connected, so an
+  // ACL fixed on the broker takes effect without a restart; every connect asks again anyway.
+  std::chrono::milliseconds subscribe_retry{60000};
   std::chrono::milliseconds store_timeout{5000};  // see "The acknowledgement window" above
   std::size_t max_unstored = 1;                   // ditto: deliveries acknowledged but not yet stored, >= 1
   std::string status_topic;                       // empty: no will and no "online"
@@ -151,6 +154,7 @@ class client {
   void start();
 
   // Publishes "offline" (retained) on the status topic, disconnects and ends reconnecting. Returns at once.
+  // On the executor's thread (it cancels the client's timers).
   void stop();
 
   // Publishes without waiting. Fails with error::not_connected while disconnected (nothing is buffered).

@@ -488,8 +488,40 @@ TEST_P(MqttClientSubscribe, RefusedFilterIsCountedGrantedOnesAreNot) {
   EXPECT_EQ(c.stats().subscriptions_granted, 2u);
   EXPECT_EQ(c.stats().subscriptions_refused, 1u);
   EXPECT_EQ(c.stats().subscriptions_downgraded, 1u);  // qos0/#: a warning, still granted
-  // The client keeps the refused filter: a broker whose ACL changes grants it on the next connect.
+  // The client keeps the refused filter: it asks again after subscribe_retry (60 s) and on every connect.
   EXPECT_EQ(c.subscriptions(), (std::vector<std::string>{"allowed/#", "denied/#", "qos0/#"}));
+  // stop() cancels that pending retry: with the work guard gone the loop runs out of work and returns.
+  c.stop();
+  work.reset();
+  ioc.run_for(10s);
+  EXPECT_TRUE(ioc.stopped());
+}
+
+// A refused filter is asked for again after subscribe_retry on the same connection: a broker whose ACL was
+// fixed grants it without a reconnect.
+TEST_P(MqttClientSubscribe, RefusedFilterIsAskedAgainAndThenGranted) {
+  const int version = GetParam();
+  std::atomic<int> asked{0};
+  suback_broker broker(version, [&](const std::string&) -> std::uint8_t {
+    return asked.fetch_add(1) == 0 ? 0x80 : 1;  // 0x80: a refusal in both versions
+  });
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  client_options o;
+  o.uri = broker.uri();
+  o.client_id = "gw-suback-retry";
+  o.protocol_version = version;
+  o.subscribe_retry = 200ms;
+  client c(ioc.get_executor(), o);
+  int ups = 0;
+  c.set_message_handler([&](inbound_message, store_ack ack) { ack.stored(); });
+  c.set_connection_handler([&](bool up, const std::string&) { ups += up ? 1 : 0; });
+  c.subscribe("late/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return c.stats().subscriptions_granted >= 1; }));
+  EXPECT_EQ(c.stats().subscriptions_refused, 1u);
+  EXPECT_EQ(asked.load(), 2);
+  EXPECT_EQ(ups, 1);  // the same connection
 }
 
 // A SUBSCRIBE that fails because the connection broke is not a refusal: nothing is counted as refused, and
