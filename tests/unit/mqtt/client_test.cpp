@@ -460,95 +460,93 @@ class suback_broker {
 // downgraded QoS is a warning but granted. MQTT 3.1.1 refuses with 0x80, MQTT 5 with e.g. 0x87.
 class MqttClientSubscribe : public ::testing::TestWithParam<int> {};
 
+// A client of GetParam()'s protocol version against a suback_broker; `ups` counts its connects.
+struct suback_rig {
+  suback_rig(int version, std::function<std::uint8_t(const std::string&)> verdict, const std::string& id,
+             const std::function<void(client_options&)>& tune = {})
+      : broker(version, std::move(verdict)), c(ioc.get_executor(), options(version, id, tune)) {
+    c.set_message_handler([](inbound_message, store_ack ack) { ack.stored(); });
+    c.set_connection_handler([this](bool up, const std::string&) { ups += up ? 1 : 0; });
+  }
+  client_options options(int version, const std::string& id,
+                         const std::function<void(client_options&)>& tune) {
+    client_options o;
+    o.uri = broker.uri();
+    o.client_id = id;
+    o.protocol_version = version;
+    if (tune) tune(o);
+    return o;
+  }
+  suback_broker broker;
+  boost::asio::io_context ioc;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc.get_executor()};
+  client c;
+  int ups = 0;
+};
+
 TEST_P(MqttClientSubscribe, RefusedFilterIsCountedGrantedOnesAreNot) {
   const int version = GetParam();
-  suback_broker broker(version, [&](const std::string& filter) -> std::uint8_t {
-    if (filter.starts_with("denied/")) return version == 5 ? 0x87 : 0x80;
-    return filter.starts_with("qos0/") ? 0 : 1;
-  });
-  boost::asio::io_context ioc;
-  auto work = boost::asio::make_work_guard(ioc);
-  client_options o;
-  o.uri = broker.uri();
-  o.client_id = "gw-suback";
-  o.protocol_version = version;
-  client c(ioc.get_executor(), o);
-  int ups = 0;
-  c.set_message_handler([&](inbound_message, store_ack ack) { ack.stored(); });
-  c.set_connection_handler([&](bool up, const std::string&) { ups += up ? 1 : 0; });
-  c.subscribe("allowed/#", 1);
-  c.subscribe("denied/#", 1);
-  c.subscribe("qos0/#", 1);
-  c.start();
-  ASSERT_TRUE(run_until(ioc, [&] {
-    const auto s = c.stats();
+  suback_rig r(
+      version,
+      [&](const std::string& filter) -> std::uint8_t {
+        if (filter.starts_with("denied/")) return version == 5 ? 0x87 : 0x80;
+        return filter.starts_with("qos0/") ? 0 : 1;
+      },
+      "gw-suback");
+  r.c.subscribe("allowed/#", 1);
+  r.c.subscribe("denied/#", 1);
+  r.c.subscribe("qos0/#", 1);
+  r.c.start();
+  ASSERT_TRUE(run_until(r.ioc, [&] {
+    const auto s = r.c.stats();
     return s.subscriptions_granted + s.subscriptions_refused >= 3;
   }));
-  EXPECT_EQ(ups, 1);
-  EXPECT_EQ(c.stats().subscriptions_granted, 2u);
-  EXPECT_EQ(c.stats().subscriptions_refused, 1u);
-  EXPECT_EQ(c.stats().subscriptions_downgraded, 1u);  // qos0/#: a warning, still granted
+  EXPECT_EQ(r.ups, 1);
+  EXPECT_EQ(r.c.stats().subscriptions_granted, 2u);
+  EXPECT_EQ(r.c.stats().subscriptions_refused, 1u);
+  EXPECT_EQ(r.c.stats().subscriptions_downgraded, 1u);  // qos0/#: a warning, still granted
   // The client keeps the refused filter: it asks again after subscribe_retry (60 s) and on every connect.
-  EXPECT_EQ(c.subscriptions(), (std::vector<std::string>{"allowed/#", "denied/#", "qos0/#"}));
+  EXPECT_EQ(r.c.subscriptions(), (std::vector<std::string>{"allowed/#", "denied/#", "qos0/#"}));
   // stop() cancels that pending retry: with the work guard gone the loop runs out of work and returns.
-  c.stop();
-  work.reset();
-  ioc.run_for(10s);
-  EXPECT_TRUE(ioc.stopped());
+  r.c.stop();
+  r.work.reset();
+  r.ioc.run_for(10s);
+  EXPECT_TRUE(r.ioc.stopped());
 }
 
 // A refused filter is asked for again after subscribe_retry on the same connection: a broker whose ACL was
 // fixed grants it without a reconnect.
 TEST_P(MqttClientSubscribe, RefusedFilterIsAskedAgainAndThenGranted) {
-  const int version = GetParam();
   std::atomic<int> asked{0};
-  suback_broker broker(version, [&](const std::string&) -> std::uint8_t {
-    return asked.fetch_add(1) == 0 ? 0x80 : 1;  // 0x80: a refusal in both versions
-  });
-  boost::asio::io_context ioc;
-  auto work = boost::asio::make_work_guard(ioc);
-  client_options o;
-  o.uri = broker.uri();
-  o.client_id = "gw-suback-retry";
-  o.protocol_version = version;
-  o.subscribe_retry = 200ms;
-  client c(ioc.get_executor(), o);
-  int ups = 0;
-  c.set_message_handler([&](inbound_message, store_ack ack) { ack.stored(); });
-  c.set_connection_handler([&](bool up, const std::string&) { ups += up ? 1 : 0; });
-  c.subscribe("late/#", 1);
-  c.start();
-  ASSERT_TRUE(run_until(ioc, [&] { return c.stats().subscriptions_granted >= 1; }));
-  EXPECT_EQ(c.stats().subscriptions_refused, 1u);
+  suback_rig r(
+      GetParam(),
+      [&](const std::string&) -> std::uint8_t {
+        return asked.fetch_add(1) == 0 ? 0x80 : 1;  // 0x80: a refusal in both versions
+      },
+      "gw-suback-retry", [](client_options& o) { o.subscribe_retry = 200ms; });
+  r.c.subscribe("late/#", 1);
+  r.c.start();
+  ASSERT_TRUE(run_until(r.ioc, [&] { return r.c.stats().subscriptions_granted >= 1; }));
+  EXPECT_EQ(r.c.stats().subscriptions_refused, 1u);
   EXPECT_EQ(asked.load(), 2);
-  EXPECT_EQ(ups, 1);  // the same connection
+  EXPECT_EQ(r.ups, 1);  // the same connection
 }
 
 // A SUBSCRIBE that fails because the connection broke is not a refusal: nothing is counted as refused, and
 // the next connect subscribes again and is granted.
 TEST_P(MqttClientSubscribe, ConnectionLostBeforeTheSubackIsNotARefusal) {
-  const int version = GetParam();
   std::atomic<int> seen{0};
-  suback_broker broker(version, [&](const std::string&) -> std::uint8_t {
-    return seen.fetch_add(1) == 0 ? suback_broker::drop_connection : 1;
-  });
-  boost::asio::io_context ioc;
-  auto work = boost::asio::make_work_guard(ioc);
-  client_options o;
-  o.uri = broker.uri();
-  o.client_id = "gw-suback-drop";
-  o.protocol_version = version;
-  o.reconnect_min = 1s;
-  o.reconnect_max = 1s;
-  client c(ioc.get_executor(), o);
-  int ups = 0;
-  c.set_message_handler([&](inbound_message, store_ack ack) { ack.stored(); });
-  c.set_connection_handler([&](bool up, const std::string&) { ups += up ? 1 : 0; });
-  c.subscribe("a/#", 1);
-  c.start();
-  ASSERT_TRUE(run_until(ioc, [&] { return c.stats().subscriptions_granted >= 1; }));
-  EXPECT_GE(ups, 2);
-  EXPECT_EQ(c.stats().subscriptions_refused, 0u);
+  suback_rig r(
+      GetParam(),
+      [&](const std::string&) -> std::uint8_t {
+        return seen.fetch_add(1) == 0 ? suback_broker::drop_connection : 1;
+      },
+      "gw-suback-drop", [](client_options& o) { o.reconnect_min = o.reconnect_max = 1s; });
+  r.c.subscribe("a/#", 1);
+  r.c.start();
+  ASSERT_TRUE(run_until(r.ioc, [&] { return r.c.stats().subscriptions_granted >= 1; }));
+  EXPECT_GE(r.ups, 2);
+  EXPECT_EQ(r.c.stats().subscriptions_refused, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, MqttClientSubscribe, ::testing::Values(4, 5));
