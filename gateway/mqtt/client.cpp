@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -381,21 +382,24 @@ class client::impl : public std::enable_shared_from_this<impl> {
     t->async_wait([w = weak_from_this(), filter](const boost::system::error_code& ec) {
       auto self = w.lock();
       if (ec || !self || self->closing_.load() || !self->cli_.is_connected()) return;
-      int qos = -1;
-      {
-        std::lock_guard lock(self->mutex_);
-        for (const auto& [f, q] : self->subscriptions_) {
-          if (f == filter) qos = q;
-        }
-      }
-      if (qos < 0) return;  // unsubscribed meanwhile
+      const auto qos = self->wanted_qos(filter);
+      if (!qos) return;  // unsubscribed meanwhile
       spdlog::info("mqtt: asking again for the refused subscription to {}", filter);
       try {
-        self->send_subscribe(filter, qos);
+        self->send_subscribe(filter, *qos);
       } catch (const ::mqtt::exception& e) {
         spdlog::warn("mqtt: subscribe {} failed: {}", filter, e.what());
       }
     });
+  }
+
+  // The QoS subscribe() asked for `filter`, or nullopt once it was unsubscribed. Thread-safe.
+  std::optional<int> wanted_qos(const std::string& filter) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& [f, qos] : subscriptions_) {
+      if (f == filter) return qos;
+    }
+    return std::nullopt;
   }
 
   // The SUBACK's verdict is only known later, on Paho's thread (subscribe_listener).
@@ -433,13 +437,10 @@ class client::impl : public std::enable_shared_from_this<impl> {
           filter, tok.get_return_code());
       return;
     }
-    int asked = code;  // the filter was unsubscribed meanwhile: nothing to compare with
+    const int asked = wanted_qos(filter).value_or(code);  // unsubscribed meanwhile: nothing to compare
     {
       std::lock_guard lock(mutex_);
       ++(granted ? stats_.subscriptions_granted : stats_.subscriptions_refused);
-      for (const auto& [f, qos] : subscriptions_) {
-        if (f == filter) asked = qos;
-      }
       if (granted && code < asked) ++stats_.subscriptions_downgraded;
     }
     if (refused) {

@@ -117,8 +117,8 @@ struct client_stats {
   std::uint64_t connects = 0;        // successful connects, first and re-
   std::uint64_t connection_losses = 0;
   std::uint64_t subscriptions_granted = 0;  // SUBACKs granting a filter (every connect subscribes again)
-  std::uint64_t subscriptions_refused =
-      0;  // SUBACKs refusing one (code >= 0x80); a broken connection is none
+  // SUBACKs refusing one (code >= 0x80); a SUBSCRIBE cut short by a broken connection is not counted.
+  std::uint64_t subscriptions_refused = 0;
   std::uint64_t subscriptions_downgraded = 0;  // granted ones with a lower QoS than asked (also in granted)
 };
 
