@@ -99,6 +99,7 @@ struct durable_queue::impl {
   detail::db_ptr rdb;                                      // peek payload reads, under mu
   std::unique_ptr<detail::wal_checkpointer> checkpointer;  // hooked into wdb
   statement ins_msg, ins_dead, upd_attempts, move_dead, del_msg, sel_payload;
+  statement begin_tx, commit_tx, rollback_tx;  // prepared once: sqlite3_exec would parse them every round
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -176,6 +177,19 @@ struct durable_queue::impl {
            tasks.front().maint_barrier <= maint_taken;
   }
 
+  // Work that does not wait for company (queue_options::ack_linger): all but a few deletes.
+  bool has_urgent_work() const {
+    if (!inserts.empty() || !tasks.empty()) return true;
+    if (backoff) return false;
+    return !maint.attempts.empty() || !maint.moves.empty() || maint.deletes.size() >= opt.ack_batch;
+  }
+
+  // Whether queueing a delete must wake the writer: the first one starts its linger, the ack_batch-th ends
+  // it. Notifying the others would only wake it to wait again.
+  bool delete_wakes_writer() const {
+    return maint.deletes.size() == 1 || maint.deletes.size() >= opt.ack_batch || opt.ack_linger.count() == 0;
+  }
+
   int write_maintenance(const maintenance& m) {
     for (const auto& [id, n] : m.attempts) {
       upd_attempts.bind(1, static_cast<std::int64_t>(n));
@@ -232,12 +246,19 @@ struct durable_queue::impl {
   // One transaction; rolled back on failure.
   template <class F>
   int transaction(F&& body) {
-    int rc = detail::exec(wdb.get(), "BEGIN IMMEDIATE");
+    int rc = run_once(begin_tx);
     if (rc != SQLITE_OK) return rc;
     rc = body();
-    if (rc == SQLITE_OK) rc = detail::exec(wdb.get(), "COMMIT");
-    if (rc != SQLITE_OK) detail::exec(wdb.get(), "ROLLBACK");
+    if (rc == SQLITE_OK) rc = run_once(commit_tx);
+    if (rc != SQLITE_OK) run_once(rollback_tx);
     return rc;
+  }
+
+  // Steps a statement without results once: SQLITE_OK or the error.
+  static int run_once(statement& st) {
+    int rc = st.step();
+    st.reset();
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
   }
 
   void note_failure(int rc) {  // mu held
@@ -255,6 +276,9 @@ struct durable_queue::impl {
         backoff = false;
       }
       cv.wait(lk, [&] { return stop || has_work(); });
+      if (!stop && !has_urgent_work() && opt.ack_linger.count() > 0) {
+        cv.wait_for(lk, opt.ack_linger, [&] { return stop || has_urgent_work(); });
+      }
       if (stop && !has_work()) break;
 
       std::vector<pending_insert> batch;
@@ -407,6 +431,12 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
 
   if (int rc = open_db(d.wdb); rc != SQLITE_OK) return fail(rc);
   sqlite3* db = d.wdb.get();
+  d.begin_tx = statement(db, "BEGIN IMMEDIATE");  // the migration below is a transaction() already
+  d.commit_tx = statement(db, "COMMIT");
+  d.rollback_tx = statement(db, "ROLLBACK");
+  for (auto* st : {&d.begin_tx, &d.commit_tx, &d.rollback_tx}) {
+    if (st->rc() != SQLITE_OK) return fail(st->rc());
+  }
   std::int64_t version = 0;
   if (int rc = detail::query_int64(db, "PRAGMA user_version", version); rc != SQLITE_OK) return fail(rc);
   if (version > schema_version) {
@@ -539,6 +569,9 @@ void durable_queue::close() {
   d.upd_attempts = {};
   d.move_dead = {};
   d.del_msg = {};
+  d.begin_tx = {};
+  d.commit_tx = {};
+  d.rollback_tx = {};
   d.sel_payload = {};
   d.rdb.reset();
   d.wdb.reset();
@@ -676,15 +709,18 @@ std::vector<queued_message> durable_queue::peek(std::string_view device_id, std:
 
 void durable_queue::ack(std::uint64_t id) {
   auto& d = *impl_;
+  bool wake = false;
   {
     std::lock_guard lk(d.mu);
     if (d.closed || d.stop) return;
     impl::device_queue* dq = nullptr;
     auto it = d.find(id, dq);
     if (!it) return;
+    const auto pending = d.maint.deletes.size();
     d.drop(*dq, *it);
+    wake = d.maint.deletes.size() != pending && d.delete_wakes_writer();
   }
-  d.cv.notify_one();
+  if (wake) d.cv.notify_one();
 }
 
 void durable_queue::release(std::uint64_t id) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -62,6 +63,12 @@ struct queue_options {
   std::size_t max_batch = 1024;               ///< most inserts per group-commit transaction
   std::size_t payload_cache_per_device = 16;  ///< payloads kept in memory per device (see durable_queue)
   std::uint32_t max_page_count = 0;           ///< PRAGMA max_page_count; 0 = SQLite's default (no cap)
+  // Deletes (ack() and drops) with no insert to commit wait up to ack_linger, or until ack_batch of them are
+  // pending, and then commit together (an insert, a dead-letter move or a flush takes them along at once).
+  // A commit of its own costs a delete as much as a batch of inserts (locks, WAL frames, a writer wake-up),
+  // and until it commits a crash only redelivers the message (at-least-once). 0 = commit at once.
+  std::chrono::milliseconds ack_linger{5};
+  std::size_t ack_batch = 32;
 };
 
 // Drops by reason (shared/design.md §2: "every such drop is counted by reason").
@@ -113,7 +120,7 @@ using completion = std::function<void(std::uint64_t id, std::error_code ec)>;
 // Group commit: the writer sleeps until there is work, then takes every pending operation (at most max_batch
 // inserts) into one transaction; what arrives during that commit forms the next batch. So an idle queue
 // commits at once (no added latency) and a busy one amortises one commit (and with sync full one fsync) over
-// many messages.
+// many messages. Deletes alone are the exception: they wait for company (queue_options::ack_linger).
 //
 // Threads: every member function may be called from any thread; internal state is guarded by one mutex that
 // is held for in-memory work only, except peek() which may read uncached payloads under it (a WAL read, which
@@ -156,8 +163,9 @@ class durable_queue {
   // device's order is kept. Payload read errors set `ec` (and return what was read before).
   std::vector<queued_message> peek(std::string_view device_id, std::size_t max_n, std::error_code& ec);
 
-  // The cloud answered 2.xx: the message leaves the queue (its delete is group-committed; until then a crash
-  // redelivers it: at-least-once). Unknown ids (dropped, expired) are ignored.
+  // The cloud answered 2.xx: the message leaves the queue (its delete is group-committed, within
+  // queue_options::ack_linger; until then a crash redelivers it: at-least-once). Unknown ids (dropped,
+  // expired) are ignored.
   void ack(std::uint64_t id);
   // Ends the lease without sending success: the message is offered again by peek(), in order.
   void release(std::uint64_t id);

@@ -166,6 +166,62 @@ TEST_F(BridgeQueueTest, PeekLeasesAckRemovesReleaseRetries) {
   EXPECT_EQ(rest[0].id, b);
 }
 
+// queue_options::ack_linger: a delete alone does not get a commit of its own. It goes with the next insert's
+// commit, or once ack_batch deletes are pending, or at close.
+TEST_F(BridgeQueueTest, DeletesWaitForCompanyUpToAckBatch) {
+  auto o = options();
+  o.ack_linger = std::chrono::hours(1);  // only company, the batch or close commits a delete here
+  o.ack_batch = 3;
+  auto q = open(o);
+  std::error_code ec;
+  for (int i = 0; i < 5; ++i) ASSERT_NE(q->enqueue_sync(msg("d", std::to_string(i)), ec), 0u) << ec.message();
+  const auto rows = [&] { return sql_value(dir_ / "queue.db", "SELECT COUNT(*) FROM messages"); };
+  auto leased = q->peek("d", 5, ec);
+  ASSERT_EQ(leased.size(), 5u);
+
+  q->ack(leased[0].id);
+  EXPECT_EQ(q->stats("d").depth, 4u);  // gone from the queue at once...
+  EXPECT_EQ(rows(), "5");              // ...and from the file with the next commit:
+  ASSERT_NE(q->enqueue_sync(msg("d", "5"), ec), 0u) << ec.message();
+  EXPECT_EQ(rows(), "5");  // 6 inserted, 1 deleted
+
+  q->ack(leased[1].id);
+  q->ack(leased[2].id);
+  EXPECT_EQ(rows(), "5");  // 2 of ack_batch 3 pending
+  q->ack(leased[3].id);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (rows() != "2" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the writer's own commit, on its thread
+  }
+  EXPECT_EQ(rows(), "2");
+
+  q->ack(leased[4].id);
+  q->close();
+  EXPECT_EQ(rows(), "1");
+  q = open(o);
+  auto rest = q->peek("d", 5, ec);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(text(rest[0]), "5");
+}
+
+// Without company a lone delete still commits, ack_linger after it was queued.
+TEST_F(BridgeQueueTest, LoneDeleteCommitsAfterAckLinger) {
+  auto o = options();
+  o.ack_linger = std::chrono::milliseconds(20);
+  auto q = open(o);
+  std::error_code ec;
+  ASSERT_NE(q->enqueue_sync(msg("d", "a"), ec), 0u) << ec.message();
+  auto leased = q->peek("d", 1, ec);
+  ASSERT_EQ(leased.size(), 1u);
+  q->ack(leased[0].id);
+  const auto rows = [&] { return sql_value(dir_ / "queue.db", "SELECT COUNT(*) FROM messages"); };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (rows() != "0" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(rows(), "0");
+}
+
 TEST_F(BridgeQueueTest, AttemptsArePersisted) {
   auto q = open();
   std::error_code ec;
