@@ -1,6 +1,7 @@
 #include "gateway/coap/message.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace gw::coap {
 
@@ -23,10 +24,30 @@ bool message::set_token(std::span<const std::uint8_t> t) noexcept {
   return true;
 }
 
+void option_value::assign(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() > inline_capacity) {
+    auto heap = std::make_unique_for_overwrite<std::uint8_t[]>(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), heap.get());
+    heap_ = std::move(heap);
+  } else {
+    std::copy(bytes.begin(), bytes.end(), inline_.begin());
+    heap_.reset();
+  }
+  size_ = bytes.size();
+}
+
+void option_value::take(option_value& other) noexcept {
+  heap_ = std::move(other.heap_);
+  if (!heap_) std::copy_n(other.inline_.begin(), other.size_, inline_.begin());
+  size_ = std::exchange(other.size_, 0);
+}
+
 void message::add_option(std::uint16_t number, std::span<const std::uint8_t> value) {
+  // A request carries ~10 options (spec §5: Uri-Path segments, formats, token, seq): one allocation for them.
+  if (options_.capacity() == 0) options_.reserve(12);
   auto pos = std::upper_bound(options_.begin(), options_.end(), number,
                               [](std::uint16_t n, const option& o) { return n < o.number; });
-  options_.insert(pos, option{number, std::vector<std::uint8_t>(value.begin(), value.end())});
+  options_.insert(pos, option{number, option_value(value)});
 }
 
 void message::add_option(std::uint16_t number, std::string_view value) {

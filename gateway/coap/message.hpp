@@ -1,8 +1,11 @@
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -100,9 +103,56 @@ inline constexpr std::uint16_t json = 50;
 inline constexpr std::uint16_t cbor = 60;
 }  // namespace content_format
 
+/// An option's value bytes. Up to inline_capacity bytes live inside the object, longer values on the heap.
+/// Every option the platform exchanges fits inline (auth tokens are 32-35 bytes, spec §4; the AES seq option
+/// 16, spec §5.1), so building or decoding a message costs no allocation per option: with a vector each,
+/// options were ~16 of the ~55 allocations the loop made per forwarded message (docs/benchmarks.md).
+class option_value {
+ public:
+  static constexpr std::size_t inline_capacity = 40;
+
+  option_value() noexcept = default;
+  option_value(std::span<const std::uint8_t> bytes) { assign(bytes); }  // NOLINT(google-explicit-constructor)
+  option_value(std::initializer_list<std::uint8_t> bytes) { assign({bytes.begin(), bytes.size()}); }
+  option_value(const option_value& other) { assign(other.bytes()); }
+  option_value(option_value&& other) noexcept { take(other); }
+  option_value& operator=(const option_value& other) {
+    if (this != &other) assign(other.bytes());
+    return *this;
+  }
+  option_value& operator=(option_value&& other) noexcept {
+    if (this != &other) take(other);
+    return *this;
+  }
+  ~option_value() = default;
+
+  const std::uint8_t* data() const noexcept { return heap_ ? heap_.get() : inline_.data(); }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  const std::uint8_t* begin() const noexcept { return data(); }
+  const std::uint8_t* end() const noexcept { return data() + size_; }
+  std::uint8_t operator[](std::size_t i) const noexcept { return data()[i]; }
+  std::span<const std::uint8_t> bytes() const noexcept { return {data(), size_}; }
+
+  friend bool operator==(const option_value& a, const option_value& b) noexcept {
+    return std::ranges::equal(a.bytes(), b.bytes());
+  }
+  friend bool operator==(const option_value& a, const std::vector<std::uint8_t>& b) noexcept {
+    return std::ranges::equal(a.bytes(), b);
+  }
+
+ private:
+  void assign(std::span<const std::uint8_t> bytes);
+  void take(option_value& other) noexcept;
+
+  std::unique_ptr<std::uint8_t[]> heap_;  // set iff size_ > inline_capacity
+  std::size_t size_ = 0;
+  std::array<std::uint8_t, inline_capacity> inline_{};
+};
+
 struct option {
   std::uint16_t number = 0;
-  std::vector<std::uint8_t> value;
+  option_value value;
 
   bool operator==(const option&) const = default;
 };

@@ -33,6 +33,43 @@ TEST(CoapMessage, CodeHelpers) {
   EXPECT_FALSE(is_success(code::not_found));
 }
 
+// option_value keeps up to 40 bytes inline and longer values on the heap; both behave as plain bytes when
+// copied, moved and reassigned across the boundary.
+TEST(CoapOptionValue, InlineAndHeapValuesCopyMoveAndCompareAsBytes) {
+  bytes short_bytes(option_value::inline_capacity, 0xab);  // the longest inline value
+  bytes long_bytes(option_value::inline_capacity + 1);
+  for (std::size_t i = 0; i < long_bytes.size(); ++i) long_bytes[i] = static_cast<std::uint8_t>(i);
+  const option_value empty;
+  const option_value small(short_bytes);
+  const option_value big(long_bytes);
+  EXPECT_TRUE(empty.empty());
+  EXPECT_EQ(small, short_bytes);
+  EXPECT_EQ(big, long_bytes);
+  EXPECT_EQ(big.size(), option_value::inline_capacity + 1);
+  EXPECT_EQ(big[40], 40);
+  EXPECT_FALSE(small == big);
+  EXPECT_EQ((option_value{0x01, 0x02}), hex("01 02"));
+
+  option_value a = big;  // heap copy: its own bytes
+  EXPECT_NE(a.data(), big.data());
+  EXPECT_EQ(a, big);
+  option_value b = std::move(a);  // heap move: takes the buffer
+  EXPECT_EQ(b, long_bytes);
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+  option_value c = small;
+  option_value d = std::move(c);  // inline move copies the bytes
+  EXPECT_EQ(d, short_bytes);
+  d = big;  // inline -> heap
+  EXPECT_EQ(d, long_bytes);
+  d = small;  // heap -> inline
+  EXPECT_EQ(d, short_bytes);
+  d = d;  // NOLINT(misc-redundant-expression): self-assignment keeps the value
+  EXPECT_EQ(d, short_bytes);
+  d = option_value(long_bytes);
+  d = std::move(b);
+  EXPECT_EQ(d, long_bytes);
+}
+
 TEST(CoapMessage, OptionsStaySortedAndRepeatsKeepOrder) {
   message m(message_type::con, code::post);
   m.add_option(option_number::auth_token, "tok");
