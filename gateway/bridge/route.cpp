@@ -74,29 +74,27 @@ bool topic_filter::match(std::string_view topic, captures& out) const {
   out.clear();
   if (topic.empty()) return false;
   if (topic[0] == '$' && levels_[0].k != kind::literal) return false;
-  auto tl = split_levels(topic);
-  std::size_t i = 0;
-  for (; i < levels_.size(); ++i) {
-    const auto& lv = levels_[i];
-    if (lv.k == kind::rest) {
-      std::string rest;
-      if (i < tl.size()) {
-        // Everything after the '/' that precedes level i.
-        std::size_t offset = 0;
-        for (std::size_t j = 0; j < i; ++j) offset += tl[j].size() + 1;
-        rest = std::string{topic.substr(offset)};
-      }
-      if (!lv.text.empty()) out.emplace(lv.text, std::move(rest));
+  // Walks the topic's levels in step with the filter's instead of splitting it first: this runs for every
+  // message, and the split cost allocations.
+  constexpr auto npos = std::string_view::npos;
+  std::size_t pos = 0;  // where the topic's next level starts; npos once every level is consumed
+  for (const auto& lv : levels_) {
+    if (lv.k == kind::rest) {  // the rest, possibly empty ("a/#" matches "a": MQTT 3.1.1 §4.7.1.2)
+      if (!lv.text.empty())
+        out.emplace(lv.text, pos == npos ? std::string{} : std::string{topic.substr(pos)});
       return true;
     }
-    if (i >= tl.size()) return false;
+    if (pos == npos) return false;
+    const auto slash = topic.find('/', pos);
+    const auto here = topic.substr(pos, slash == npos ? npos : slash - pos);
+    pos = slash == npos ? npos : slash + 1;
     if (lv.k == kind::one) {
-      if (!lv.text.empty()) out.emplace(lv.text, std::string{tl[i]});
-    } else if (lv.text != tl[i]) {
+      if (!lv.text.empty()) out.emplace(lv.text, std::string{here});
+    } else if (lv.text != here) {
       return false;
     }
   }
-  return i == tl.size();
+  return pos == npos;
 }
 
 std::vector<std::string> topic_filter::capture_names() const {

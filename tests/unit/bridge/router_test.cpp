@@ -148,6 +148,46 @@ TEST_F(BridgeRouterTest, WildcardCharactersInTopicGiveBadTopic) {
   EXPECT_EQ(ec, error::bad_topic);
 }
 
+// Level by level, with empty levels (MQTT 3.1.1 §4.7.3: "a//b" has three levels, the middle one empty).
+TEST(BridgeTopicFilterTest, MatchesLevelByLevelIncludingEmptyLevels) {
+  struct row {
+    std::string_view filter, topic;
+    bool matches;
+    std::map<std::string, std::string, std::less<>> captures;
+  };
+  const std::vector<row> rows = {
+      {"a/+x/c", "a/b/c", true, {{"x", "b"}}},
+      {"a/+x/c", "a//c", true, {{"x", ""}}},
+      {"a/+x", "a/", true, {{"x", ""}}},
+      {"a/+x", "a", false, {}},
+      {"a/+x", "a/b/c", false, {}},
+      {"a/b", "a/b/", false, {}},
+      {"a/b", "a/bc", false, {}},
+      {"+x/#r", "/", true, {{"x", ""}, {"r", ""}}},
+      {"a/#r", "a", true, {{"r", ""}}},
+      {"a/#r", "a/", true, {{"r", ""}}},
+      {"a/#r", "a//b/", true, {{"r", "/b/"}}},
+      {"a/+/#r", "a/b", true, {{"r", ""}}},
+      {"#all", "x/y", true, {{"all", "x/y"}}},
+      {"a/#", "b", false, {}},
+  };
+  for (const auto& r : rows) {
+    std::string err;
+    auto f = topic_filter::parse(r.filter, err);
+    ASSERT_TRUE(f) << r.filter << ": " << err;
+    captures got;
+    EXPECT_EQ(f->match(r.topic, got), r.matches) << r.filter << " vs '" << r.topic << "'";
+    if (r.matches) {
+      EXPECT_EQ(got.size(), r.captures.size()) << r.filter << " vs '" << r.topic << "'";
+      for (const auto& [name, value] : r.captures) {
+        auto it = got.find(name);
+        ASSERT_NE(it, got.end()) << name;
+        EXPECT_EQ(it->second, value) << r.filter << " vs '" << r.topic << "', capture " << name;
+      }
+    }
+  }
+}
+
 TEST(BridgeCloudTopicTest, Validity) {
   EXPECT_TRUE(is_valid_cloud_topic("/a/b"));
   EXPECT_FALSE(is_valid_cloud_topic("a/b"));
