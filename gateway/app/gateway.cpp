@@ -568,7 +568,9 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
     q.device_id = route.device_id;
     q.cloud_topic = route.cloud_topic;
     if (auto pec = bridge::encode_payload(route.format, {data, msg.payload.size()}, q.payload)) {
-      reason = pec.message();
+      reason = pec == bridge::error::oversize
+                   ? bridge::oversize_reason(msg.payload.size(), bridge::max_json_input)
+                   : pec.message();
       q.payload.assign(data, data + msg.payload.size());
     } else if (bridge::check_payload_size(q.payload.size(), config_.cloud.max_payload)) {
       reason = bridge::oversize_reason(q.payload.size(), config_.cloud.max_payload);

@@ -39,6 +39,8 @@ class category_impl final : public std::error_category {
         return "message not found";
       case error::closed:
         return "queue closed";
+      case error::too_deep:
+        return "payload JSON nests too deep";
     }
     return "unknown bridge error";
   }

@@ -21,6 +21,7 @@ enum class error {
   schema_too_new,  ///< the database was written by a newer gateway (PRAGMA user_version above ours)
   not_found,       ///< no queued or dead-lettered message has this id
   closed,          ///< the queue is closed or failed to open
+  too_deep,        ///< payload_format cbor, but the JSON nests deeper than max_json_depth (payload.hpp)
 };
 
 const std::error_category& bridge_category() noexcept;

@@ -45,6 +45,8 @@ TEST(GatewayBadInput, EachHandledAsDocumentedAndTheGatewayKeepsRunning) {
   cloudsim_process sim({.devices = 2});
   scratch_dir files("gw-bad-input");
   gateway_options o{.devices = 2, .max_payload = "1024"};
+  o.extra_routes = {"- { from: \"cbor/+device\", device: \"" + std::string(cloudsim_process::product_key) +
+                    "/${device}\", to: \"/${productKey}/${deviceName}/user/cbor\", payload_format: cbor }"};
   // A fixed route to an id that no device has is refused by the config loader (a config error, checked by
   // unit/app); a template route that yields an unconfigured device is the runtime case tested here.
   gateway_process gw(broker.uri(), sim.aes_port(), o);
@@ -56,6 +58,8 @@ TEST(GatewayBadInput, EachHandledAsDocumentedAndTheGatewayKeepsRunning) {
   for (int i = 0; i < 256; ++i) binary += static_cast<char>(i);
   std::ofstream(files.path() / "binary.bin", std::ios::binary) << binary;
   std::ofstream(files.path() / "huge.json") << "{\"id\":1,\"pad\":\"" << std::string(200000, 'x') << "\"}";
+  // 100,000 nested arrays: nlohmann's CBOR writer recursed once per level and the stack overflowed.
+  std::ofstream(files.path() / "deep.json") << std::string(100000, '[') << std::string(100000, ']');
 
   publish(broker, "sensors/sensor-0000/empty", "-n");
   publish(broker, "sensors/sensor-0000/binary", "-f " + (files.path() / "binary.bin").string());
@@ -63,6 +67,7 @@ TEST(GatewayBadInput, EachHandledAsDocumentedAndTheGatewayKeepsRunning) {
   publish(broker, "sensors/sensor-0000/odd level/ü ñ/%41?&=;", "-m '{\"odd\":1}'");
   publish(broker, "sensors/sensor-0000/a//b", "-m '{\"emptylevel\":1}'");
   publish(broker, "sensors/sensor-0999/update", "-m '{\"unknown\":1}'");
+  publish(broker, "cbor/sensor-0000", "-f " + (files.path() / "deep.json").string());
   publish(broker, "sensors/sensor-0001/last", "-m '{\"last\":1}'");
 
   // The last message is for the other device, so its arrival says nothing about sensor-0000's order: wait
@@ -85,9 +90,9 @@ TEST(GatewayBadInput, EachHandledAsDocumentedAndTheGatewayKeepsRunning) {
   EXPECT_NE(find_topic(recs, "/" + pk + "/sensor-0001/user/last"), nullptr);
   EXPECT_EQ(find_topic(recs, "/" + pk + "/sensor-0000/user/huge"), nullptr);
 
-  // Counted at entry: oversize, unknown device, and the empty topic level (the router refuses a cloud topic
-  // with an empty level, which the platform would answer 4.00).
-  ASSERT_TRUE(gw.wait_for_log("dead-lettered 3,", 20s)) << gw.output();
+  // Counted at entry: oversize, JSON nested too deep for CBOR, unknown device, and the empty topic level (the
+  // router refuses a cloud topic with an empty level, which the platform would answer 4.00).
+  ASSERT_TRUE(gw.wait_for_log("dead-lettered 4,", 20s)) << gw.output();
   EXPECT_TRUE(gw.running());
   EXPECT_EQ(gw.stop(), 0) << gw.output();
 
@@ -99,7 +104,9 @@ TEST(GatewayBadInput, EachHandledAsDocumentedAndTheGatewayKeepsRunning) {
   ASSERT_FALSE(ec) << ec.message();
   std::map<std::string, std::string> reason_by_topic;
   for (const auto& d : dead) reason_by_topic[d.mqtt_topic] = d.reason;
-  ASSERT_EQ(dead.size(), 3u);
+  ASSERT_EQ(dead.size(), 4u);
+  EXPECT_EQ(reason_by_topic["cbor/sensor-0000"], "payload JSON nests too deep")
+      << reason_by_topic["cbor/sensor-0000"];
   EXPECT_EQ(reason_by_topic["sensors/sensor-0000/huge"].rfind("oversize ", 0), 0u)
       << reason_by_topic["sensors/sensor-0000/huge"];
   EXPECT_NE(reason_by_topic["sensors/sensor-0999/update"].find("unknown"), std::string::npos)

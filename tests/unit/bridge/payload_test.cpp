@@ -39,6 +39,35 @@ TEST(BridgePayloadTest, CborRefusesNonJson) {
   EXPECT_EQ(encode_payload(payload_format::cbor, bytes("\xff\xfe"), out), error::not_json);
 }
 
+// Limits before parsing (payload.hpp): 100,000 nested arrays overflowed the stack in nlohmann's CBOR writer.
+TEST(BridgePayloadTest, CborRefusesDeepNestingAndHugeJsonBeforeParsing) {
+  std::vector<std::uint8_t> out{1};
+  const auto nested = [](std::size_t depth, char open, char close) {
+    std::string s(depth, open);
+    s.append(depth, close);
+    return bytes(s);
+  };
+  EXPECT_FALSE(encode_payload(payload_format::cbor, nested(max_json_depth, '[', ']'), out));
+  EXPECT_EQ(encode_payload(payload_format::cbor, nested(max_json_depth + 1, '[', ']'), out), error::too_deep);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(encode_payload(payload_format::cbor, nested(100000, '[', ']'), out), error::too_deep);
+  std::string objects;
+  for (std::size_t i = 0; i <= max_json_depth; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(max_json_depth + 1, '}');
+  EXPECT_EQ(encode_payload(payload_format::cbor, bytes(objects), out), error::too_deep);
+  // Brackets inside strings, escaped quotes included, are text.
+  const std::string text = "[\"" + std::string(1000, '[') + "\\\"" + std::string(1000, '{') + "\"]";
+  ASSERT_FALSE(encode_payload(payload_format::cbor, bytes(text), out));
+  EXPECT_EQ(nlohmann::json::from_cbor(out), nlohmann::json::parse(text));
+
+  std::string big = "[" + std::string(max_json_input, ' ') + "]";
+  EXPECT_EQ(encode_payload(payload_format::cbor, bytes(big), out), error::oversize);
+  EXPECT_TRUE(out.empty());
+  big.erase(1, 2);  // max_json_input bytes: parsed
+  EXPECT_FALSE(encode_payload(payload_format::cbor, bytes(big), out));
+  EXPECT_EQ(out, std::vector<std::uint8_t>{0x80});  // RFC 8949: the empty array
+}
+
 TEST(BridgePayloadTest, SizeCheck) {
   EXPECT_FALSE(check_payload_size(1024));
   EXPECT_EQ(check_payload_size(1025), error::oversize);
