@@ -20,7 +20,7 @@ inline constexpr std::size_t default_max_payload = 1024;
 //   the JSON is mostly whitespace;
 // - nested deeper than max_json_depth arrays and objects (error::too_deep): nlohmann::json's CBOR writer
 //   recurses once per level, and 100,000 '[' (a 200 KB payload) overflowed the stack and killed the gateway.
-inline constexpr std::size_t max_json_input = 1024 * 1024;
+inline constexpr std::size_t max_json_input = std::size_t{1024} * 1024;
 inline constexpr std::size_t max_json_depth = 64;
 
 // Encodes an MQTT payload for the cloud. raw: copied unchanged. cbor: parsed as JSON and re-encoded as CBOR;
