@@ -1,13 +1,12 @@
 // Runs every file of the broker_input fuzz corpus through the fuzz target's check, in ordinary builds.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tests/fuzz/broker_input_check.hpp"
+#include "tests/fuzz/corpus_replay.hpp"
 
 namespace gw::bridge {
 namespace {
@@ -20,18 +19,7 @@ std::vector<std::uint8_t> input(std::string_view topic, std::string_view payload
 }
 
 TEST(BrokerInputFuzzCorpusReplay, EveryCorpusFileKeepsTheContracts) {
-  const std::filesystem::path dir = GW_BROKER_INPUT_CORPUS_DIR;
-  ASSERT_TRUE(std::filesystem::is_directory(dir)) << dir;
-  std::size_t files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    const std::vector<std::uint8_t> data{std::istreambuf_iterator<char>(in),
-                                         std::istreambuf_iterator<char>()};
-    EXPECT_TRUE(fuzz::check_broker_input(data)) << entry.path();
-    ++files;
-  }
-  EXPECT_GE(files, 10u);
+  EXPECT_GE(gw::fuzz::replay_corpus(GW_BROKER_INPUT_CORPUS_DIR, fuzz::check_broker_input), 10u);
 }
 
 // The check itself catches what it is for: these inputs pass, and each sub-check refuses a broken result.
