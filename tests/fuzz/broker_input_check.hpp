@@ -1,11 +1,12 @@
 #pragma once
 
 // The property broker_input_fuzz and the bridge_fuzz_corpus_replay test check on every input: what the broker
-// hands the gateway (a topic and a payload, routed and re-encoded) and what an /auth answer carries (parsed
-// in both modes). Input layout: byte 0 = topic length n (clipped to what follows), bytes 1..n = the topic,
-// the rest = the payload.
+// hands the gateway (a topic and a payload, routed and re-encoded), what an /auth answer carries (parsed in
+// both modes) and an AES-mode payload from the cloud (decrypted). Input layout: byte 0 = topic length n
+// (clipped to what follows), bytes 1..n = the topic, the rest = the payload.
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -20,6 +21,7 @@
 #include "gateway/bridge/error.hpp"
 #include "gateway/bridge/payload.hpp"
 #include "gateway/bridge/router.hpp"
+#include "gateway/crypto/aes.hpp"
 #include "gateway/crypto/auth_response.hpp"
 
 namespace gw::bridge::fuzz {
@@ -102,13 +104,29 @@ inline bool check_auth_response(std::span<const std::uint8_t> payload) {
   return true;
 }
 
+// An AES-mode payload from the cloud (spec §5.2): what decrypts encrypts back to the same bytes (CBC with the
+// fixed IV and PKCS#7 is a bijection onto validly padded input), and what is encrypted decrypts back.
+inline bool check_aes_payload(std::span<const std::uint8_t> payload) {
+  static const std::array<std::uint8_t, crypto::aes_key::size> raw{1, 2,  3,  4,  5,  6,  7,  8,
+                                                                   9, 10, 11, 12, 13, 14, 15, 16};
+  static const auto key = *crypto::aes_key::from_bytes(raw);
+  if (const auto plain = crypto::decrypt(key, payload)) {
+    if (!std::ranges::equal(crypto::encrypt(key, *plain), payload)) return false;
+    if (!check_auth_response(*plain)) return false;  // an AES-mode /auth answer is parsed after decryption
+  }
+  const auto sealed = crypto::encrypt(key, payload);
+  const auto opened = crypto::decrypt(key, sealed);
+  return sealed.size() % 16 == 0 && opened && std::ranges::equal(*opened, payload);
+}
+
 // Returns false if a contract was broken; crashes and sanitizer reports are caught by the harness.
 inline bool check_broker_input(std::span<const std::uint8_t> data) {
   const std::size_t n = data.empty() ? 0 : std::min<std::size_t>(data[0], data.size() - 1);
   const std::string_view topic =
       data.empty() ? std::string_view{} : std::string_view(reinterpret_cast<const char*>(data.data()) + 1, n);
   const auto payload = data.empty() ? data : data.subspan(1 + n);
-  return check_route(topic) && check_payload(payload) && check_auth_response(payload);
+  return check_route(topic) && check_payload(payload) && check_auth_response(payload) &&
+         check_aes_payload(payload);
 }
 
 }  // namespace gw::bridge::fuzz
