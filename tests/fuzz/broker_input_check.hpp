@@ -60,8 +60,9 @@ inline bool check_route(std::string_view topic) {
   if (ec) return ec == error::bad_topic && !is_valid_cloud_topic(res.cloud_topic);
   if (!is_valid_cloud_topic(res.cloud_topic) || !fuzz_devices().contains(res.device_id)) return false;
   if (res.route_index == 0) {  // sensors/<name>/<rest> -> /pk/<name>/user/<rest>, bytes unchanged
-    const auto name_end = topic.find('/', 8);
-    const auto name = topic.substr(8, name_end - 8);
+    constexpr std::string_view prefix = "sensors/";
+    const auto name_end = topic.find('/', prefix.size());
+    const auto name = topic.substr(prefix.size(), name_end - prefix.size());
     const auto rest = name_end == std::string_view::npos ? std::string_view{} : topic.substr(name_end + 1);
     if (res.device_id != "pk/" + std::string(name)) return false;
     if (res.cloud_topic != "/pk/" + std::string(name) + "/user/" + std::string(rest)) return false;

@@ -40,6 +40,23 @@ std::string sql_value(const std::filesystem::path& file, const std::string& sql)
   return out;
 }
 
+// Rows in the messages table, read through a connection of its own (what a commit made durable).
+std::string message_rows(const std::filesystem::path& dir) {
+  return sql_value(dir / "queue.db", "SELECT COUNT(*) FROM messages");
+}
+
+// Polls message_rows() until it is `expected` (at most 10 s): for commits the writer thread makes on its own,
+// which nothing else announces. Returns the last count.
+std::string wait_for_message_rows(const std::filesystem::path& dir, const std::string& expected) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::string rows = message_rows(dir);
+  while (rows != expected && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    rows = message_rows(dir);
+  }
+  return rows;
+}
+
 std::vector<std::string> drain_texts(durable_queue& q, const std::string& device, bool ack = true) {
   std::vector<std::string> out;
   for (;;) {
@@ -175,29 +192,24 @@ TEST_F(BridgeQueueTest, DeletesWaitForCompanyUpToAckBatch) {
   auto q = open(o);
   std::error_code ec;
   for (int i = 0; i < 5; ++i) ASSERT_NE(q->enqueue_sync(msg("d", std::to_string(i)), ec), 0u) << ec.message();
-  const auto rows = [&] { return sql_value(dir_ / "queue.db", "SELECT COUNT(*) FROM messages"); };
   auto leased = q->peek("d", 5, ec);
   ASSERT_EQ(leased.size(), 5u);
 
   q->ack(leased[0].id);
   EXPECT_EQ(q->stats("d").depth, 4u);  // gone from the queue at once...
-  EXPECT_EQ(rows(), "5");              // ...and from the file with the next commit:
+  EXPECT_EQ(message_rows(dir_), "5");  // ...and from the file with the next commit:
   ASSERT_NE(q->enqueue_sync(msg("d", "5"), ec), 0u) << ec.message();
-  EXPECT_EQ(rows(), "5");  // 6 inserted, 1 deleted
+  EXPECT_EQ(message_rows(dir_), "5");  // 6 inserted, 1 deleted
 
   q->ack(leased[1].id);
   q->ack(leased[2].id);
-  EXPECT_EQ(rows(), "5");  // 2 of ack_batch 3 pending
+  EXPECT_EQ(message_rows(dir_), "5");  // 2 of ack_batch 3 pending
   q->ack(leased[3].id);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (rows() != "2" && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the writer's own commit, on its thread
-  }
-  EXPECT_EQ(rows(), "2");
+  EXPECT_EQ(wait_for_message_rows(dir_, "2"), "2");  // the third pending delete: a commit of their own
 
   q->ack(leased[4].id);
   q->close();
-  EXPECT_EQ(rows(), "1");
+  EXPECT_EQ(message_rows(dir_), "1");
   q = open(o);
   auto rest = q->peek("d", 5, ec);
   ASSERT_EQ(rest.size(), 1u);
@@ -214,12 +226,7 @@ TEST_F(BridgeQueueTest, LoneDeleteCommitsAfterAckLinger) {
   auto leased = q->peek("d", 1, ec);
   ASSERT_EQ(leased.size(), 1u);
   q->ack(leased[0].id);
-  const auto rows = [&] { return sql_value(dir_ / "queue.db", "SELECT COUNT(*) FROM messages"); };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (rows() != "0" && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  EXPECT_EQ(rows(), "0");
+  EXPECT_EQ(wait_for_message_rows(dir_, "0"), "0");
 }
 
 TEST_F(BridgeQueueTest, AttemptsArePersisted) {
