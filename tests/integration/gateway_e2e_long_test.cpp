@@ -4,7 +4,9 @@
 // max_queued_messages 1000. The burst passes because the gateway connects with MQTT 5 and Receive Maximum
 // 65535 (mqtt.receive_maximum): Mosquitto then keeps the backlog in its in-flight window for the gateway, not
 // in the 1000-message per-client queue it drops from. With mqtt.protocol "3.1.1" (Mosquitto's
-// max_inflight_messages 20) the same run lost 6,153 of 150,000 (docs/benchmarks.md).
+// max_inflight_messages 20) the same run lost 6,153 of 150,000 (docs/benchmarks.md). The bursts publish
+// through e2e_mqtt_load's lean client, which publishes ~1.4x as fast as its Paho one on this machine: as fast
+// as the broker takes them, as the issue asks.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -58,8 +60,9 @@ TEST(GatewayE2eLong, BurstOfHundredFiftyThousandAgainstDebianDefaultQueueLosesNo
   ASSERT_TRUE(gw.wait_ready()) << gw.output();
 
   child_process pub;
-  start_publisher(pub, broker.uri(), 100, 0, 150000, {"--window", "100"});
+  start_publisher(pub, broker.uri(), 100, 0, 150000, {"--window", "100", "--client", "lean"});
   ASSERT_TRUE(wait_published(pub, 300s)) << pub.output();
+  std::cout << pub.output();  // "published 150000 in S s (R msg/s)": how fast the broker took them
   const auto recs = wait_for_first_deliveries(sim, 100, 0, 150000, 300s);
   const auto report = check_delivery(recs, 100, 0, 150000);
   EXPECT_TRUE(report.all_once_in_order()) << report << "\n" << mqtt_events(gw.output());

@@ -108,7 +108,7 @@ TEST(GatewayE2e, BurstOfTwentyThousandAgainstDebianDefaultQueueLosesNothing) {
   ASSERT_TRUE(gw.wait_ready()) << gw.output();
 
   child_process pub;
-  start_publisher(pub, broker.uri(), 20, 0, 20000, {"--window", "100"});
+  start_publisher(pub, broker.uri(), 20, 0, 20000, {"--window", "100", "--client", "lean"});
   ASSERT_TRUE(wait_published(pub, 60s)) << pub.output();
   const auto recs = wait_for_first_deliveries(sim, 20, 0, 20000, 60s);
   const auto report = check_delivery(recs, 20, 0, 20000);

@@ -1,7 +1,7 @@
 // e2e_bench: end-to-end throughput of the whole gateway (issue #6 benchmark). For each mode (plain, aes) and
 // device count (1, 100, 1000) it starts Mosquitto, cloudsim and the built mqtt-coap-gateway (durable queue
 // on, tests/support fixtures), publishes M messages from the separate load process e2e_mqtt_load (QoS 1, a
-// window of 100 unacknowledged: Paho C scans its in-flight list, 1000 is slower), and reports:
+// window of 100 unacknowledged, its lean client unless --load paho), and reports:
 //   - msg/s reaching cloudsim: (M - 1) / (last - first receive time in cloudsim's JSONL);
 //   - gateway CPU per message: utime + stime of /proc/<pid>/stat over the run (from the first publish to the
 //     last delivery) / M; RSS (VmRSS) at the end and its peak (VmHWM);
@@ -15,6 +15,8 @@
 //
 //   e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] [--latency-seconds S]
 //             [--latency-csv FILE]   (per message: id, send, subscriber receive, cloudsim receive, in us)
+//             [--load lean|paho]     (the load process's MQTT client, tests/bench/e2e/mqtt_load.cpp: lean
+//                                     batches packets and leaves more of the shared cores to the rest)
 // Prints a Markdown table (docs/benchmarks.md). Exit status 1 if a run lost messages.
 #include <unistd.h>
 
@@ -80,6 +82,9 @@ struct result {
   gw::test::delivery_report report;
 };
 
+// The load process's MQTT client (e2e_mqtt_load --client): lean by default, paho with --load paho.
+const char* g_load = "lean";
+
 result run_gateway(const std::string& mode, int devices, long long messages) {
   result r;
   r.mode = mode;
@@ -93,7 +98,7 @@ result run_gateway(const std::string& mode, int devices, long long messages) {
   if (!gw.wait_ready(120s)) throw std::runtime_error("gateway not ready:\n" + gw.output());
   const auto before = sample(gw.pid());
   child_process pub;
-  gw::test::start_publisher(pub, broker.uri(), devices, 0, messages, {"--window", "100"});
+  gw::test::start_publisher(pub, broker.uri(), devices, 0, messages, {"--window", "100", "--client", g_load});
   if (!gw::test::wait_published(pub, 600s)) throw std::runtime_error("publisher failed:\n" + pub.output());
   const auto recs = gw::test::wait_for_first_deliveries(sim, devices, 0, messages, 600s);
   const auto after = sample(gw.pid());
@@ -114,9 +119,9 @@ result run_gateway(const std::string& mode, int devices, long long messages) {
 double mosquitto_ceiling(long long messages) {
   gw::test::mosquitto_fixture broker;
   child_process sub;
-  gw::test::start_subscriber(sub, broker.uri(), messages, {"--timeout", "300"});
+  gw::test::start_subscriber(sub, broker.uri(), messages, {"--timeout", "300", "--client", g_load});
   child_process pub;
-  gw::test::start_publisher(pub, broker.uri(), 100, 0, messages, {"--window", "100"});
+  gw::test::start_publisher(pub, broker.uri(), 100, 0, messages, {"--window", "100", "--client", g_load});
   const auto at = sub.wait_for_output("e2e_mqtt_load: received", 300s);
   gw::test::wait_published(pub, 60s);
   if (at == std::string::npos) return 0;
@@ -170,9 +175,9 @@ added_latency_result added_latency(int seconds, const std::string& csv_path) {
   child_process sub;
   gw::test::start_subscriber(sub, broker.uri(), messages,
                              {"--client-id", "e2e-latency-sub", "--timeout", std::to_string(seconds * 3 + 60),
-                              "--times", times_file.string()});
+                              "--times", times_file.string(), "--client", g_load});
   child_process pub;
-  gw::test::start_publisher(pub, broker.uri(), 100, 0, messages, {"--rate", "1000"});
+  gw::test::start_publisher(pub, broker.uri(), 100, 0, messages, {"--rate", "1000", "--client", g_load});
   gw::test::wait_published(pub, std::chrono::seconds(seconds * 3 + 30));
   const auto recs = gw::test::wait_for_first_deliveries(sim, 100, 0, messages, 120s);
   if (sub.wait_for_output("e2e_mqtt_load: received", 60s) == std::string::npos) {
@@ -237,7 +242,7 @@ int main(int argc, char** argv) {
   std::string latency_csv;
   const char* usage =
       "usage: e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] [--latency-seconds S] "
-      "[--latency-csv FILE]\n";
+      "[--latency-csv FILE] [--load lean|paho]\n";
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "--help" || k == "-h") {
@@ -260,6 +265,12 @@ int main(int argc, char** argv) {
         latency_seconds = std::stoi(v);
       } else if (k == "--latency-csv") {
         latency_csv = v;
+      } else if (k == "--load") {
+        if (v != "lean" && v != "paho") {
+          std::cerr << "e2e_bench: --load is lean or paho, not '" << v << "'\n" << usage;
+          return 2;
+        }
+        g_load = v == "lean" ? "lean" : "paho";
       } else {
         std::cerr << "e2e_bench: unknown option " << k << "\n" << usage;
         return 2;

@@ -16,9 +16,13 @@
 //                     [--times FILE]
 //     Subscribes, prints "e2e_mqtt_load: subscribed", counts messages and prints "e2e_mqtt_load: received M
 //     in S s (R msg/s)" (time from the first to the last) once M arrived; exits 1 after S s without them.
-//     With --times it also writes one line "<id> <ts_us> <t_us>" per message whose payload has the pub
-//     format: the payload's id and send time, and the wall clock us when the callback ran. A subscriber next
-//     to the gateway thus tells the broker's hop (t_us - ts_us) from the gateway's (cloudsim's t_us - t_us).
+//     With --times it also writes (before that line) one line "<id> <ts_us> <t_us>" per message whose payload
+//     has the pub format: the payload's id and send time, and the wall clock us when the message arrived. A
+//     subscriber next to the gateway thus tells the broker's hop (t_us - ts_us) from the gateway's
+//     (cloudsim's t_us - t_us).
+//   Both modes take --client paho|lean: paho (the default) is the Paho C++ client the product uses; lean is
+//   tests/bench/e2e/lean_mqtt.hpp, which batches packets into few system calls so that the load costs the
+//   shared cores less (QoS 0/1, no --reconnect). e2e_bench uses lean; the correctness tests use paho.
 #include <mqtt/async_client.h>
 
 #include <array>
@@ -39,6 +43,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "tests/bench/e2e/lean_mqtt.hpp"
 
 namespace {
 
@@ -62,7 +68,7 @@ struct args {
 };
 
 // The decimal number right after `key` in `s` (the pub payload's fields), or nullopt.
-std::optional<std::int64_t> number_after(const std::string& s, std::string_view key) {
+std::optional<std::int64_t> number_after(std::string_view s, std::string_view key) {
   const auto at = s.find(key);
   if (at == std::string::npos) return std::nullopt;
   std::int64_t v = 0;
@@ -83,6 +89,21 @@ void report(const char* what, long long n, steady::time_point t0, steady::time_p
   std::printf("e2e_mqtt_load: %s %lld in %.3f s (%.0f msg/s)\n", what, n, s,
               s > 0 ? static_cast<double>(n) / s : 0.0);
   std::fflush(stdout);
+}
+
+// Message i of the pub format (the file's header): its topic and payload, into reused strings.
+void make_message(long long i, long long devices, const std::string& fixed_topic, const std::string& pad,
+                  std::string& topic, std::string& payload) {
+  if (fixed_topic.empty()) {
+    char t[64];
+    std::snprintf(t, sizeof t, "sensors/sensor-%04lld/update", i % devices);
+    topic = t;
+  } else {
+    topic = fixed_topic;
+  }
+  payload = "{\"id\":" + std::to_string(i) + ",\"ts_us\":" + std::to_string(wall_us());
+  if (!pad.empty()) payload += ",\"pad\":\"" + pad + "\"";
+  payload += "}";
 }
 
 // One MQTT connection of the publisher. With --reconnect a lost connection's client is retired and a new one
@@ -215,21 +236,13 @@ int run_pub(const args& a) {
     }
   };
   const auto t0 = steady::now();
-  char topic[96];
-  std::string payload;
+  std::string topic, payload;
   for (long long i = first; i < first + messages; ++i) {
     if (rate > 0) {
       const auto due = t0 + std::chrono::nanoseconds((i - first) * 1'000'000'000LL / rate);
       std::this_thread::sleep_until(due);
     }
-    if (fixed_topic.empty()) {
-      std::snprintf(topic, sizeof topic, "sensors/sensor-%04lld/update", i % devices);
-    } else {
-      std::snprintf(topic, sizeof topic, "%s", fixed_topic.c_str());
-    }
-    payload = "{\"id\":" + std::to_string(i) + ",\"ts_us\":" + std::to_string(wall_us());
-    if (!pad.empty()) payload += ",\"pad\":\"" + pad + "\"";
-    payload += "}";
+    make_message(i, devices, fixed_topic, pad, topic, payload);
     pending.push_back({nullptr, topic, payload});
     for (;;) {
       try {
@@ -259,34 +272,165 @@ int run_pub(const args& a) {
   return 0;
 }
 
-int run_sub(const args& a) {
-  const std::string uri = a.get("uri", "tcp://127.0.0.1:1883");
+// --client lean: the same messages through lean_mqtt (QoS 0 or 1, no --reconnect). Up to 64 PUBLISHes go out
+// in one write while fewer than W are unacknowledged; PUBACKs are read in chunks.
+int run_pub_lean(const args& a) {
+  const long long devices = a.num("devices", 1);
   const long long messages = a.num("messages", 1000);
+  const long long first = a.num("first-id", 0);
+  const long long rate = a.num("rate", 0);
+  const long long window = std::clamp<long long>(a.num("window", 100), 1, 65535);
   const int qos = static_cast<int>(a.num("qos", 1));
-  const auto timeout = std::chrono::seconds(a.num("timeout", 60));
-  mqtt::async_client cli(uri, a.get("client-id", "e2e-load-sub"), mqtt::create_options(MQTTVERSION_3_1_1),
-                         nullptr);
+  const std::string pad(static_cast<std::size_t>(a.num("pad", 0)), 'x');
+  const std::string fixed_topic = a.get("topic", "");
+  if (a.num("reconnect", 0) != 0 || qos > 1) {
+    std::cerr << "e2e_mqtt_load: --client lean does QoS 0 and 1 only, without --reconnect\n";
+    return 2;
+  }
+  lean_mqtt::connection c(a.get("uri", "tcp://127.0.0.1:1883"), a.get("client-id", "e2e-load-pub"));
+  std::printf("e2e_mqtt_load: connected\n");
+  std::fflush(stdout);
+
+  std::vector<bool> in_flight(65536, false);  // by packet id
+  long long outstanding = 0;
+  std::uint16_t next_id = 0;
+  const auto on_puback = [&](std::uint16_t id) {
+    if (!in_flight[id])
+      throw lean_mqtt::error("PUBACK for packet id " + std::to_string(id) + " not in flight");
+    in_flight[id] = false;
+    --outstanding;
+  };
+  const auto no_publish = [](const lean_mqtt::publish_view&, std::uint16_t) {};
+  const auto t0 = steady::now();
+  const long long end = first + messages;
+  std::string topic, payload, out;
+  for (long long i = first; i < end || outstanding > 0;) {
+    for (int added = 0; i < end && outstanding < window && added < 64; ++added, ++i) {
+      if (rate > 0) {
+        const auto due = t0 + std::chrono::nanoseconds((i - first) * 1'000'000'000LL / rate);
+        if (added > 0 && steady::now() < due) break;
+        std::this_thread::sleep_until(due);
+      }
+      make_message(i, devices, fixed_topic, pad, topic, payload);
+      std::uint16_t id = 0;
+      if (qos > 0) {
+        do id = static_cast<std::uint16_t>(next_id++ % 65535 + 1);
+        while (in_flight[id]);
+        in_flight[id] = true;
+        ++outstanding;
+      }
+      lean_mqtt::connection::append_publish(out, topic, payload, qos, id);
+    }
+    if (!out.empty()) c.flush(out);
+    // Block for acknowledgements only when nothing more may be sent; otherwise take what has arrived.
+    const bool blocked = outstanding >= window || (i >= end && outstanding > 0);
+    if (!c.read_some(blocked ? std::chrono::milliseconds(30'000) : std::chrono::milliseconds(0), on_puback,
+                     no_publish)) {
+      std::cerr << "e2e_mqtt_load: no PUBACK for 30 s (" << outstanding << " unacknowledged)\n";
+      return 1;
+    }
+  }
+  report("published", messages, t0, steady::now());
+  return 0;
+}
+
+// What the subscriber received: the count, the first and last arrival, and with --times each message's id,
+// send time and arrival (kept in memory and written after the run, not while messages arrive).
+class arrivals {
+ public:
+  arrivals(long long expected, std::string times_path)
+      : expected_(expected), times_path_(std::move(times_path)) {
+    if (!times_path_.empty()) times_.reserve(static_cast<std::size_t>(expected));
+  }
+  // Records one message; true once the expected number has arrived.
+  bool add(std::string_view payload) {
+    const auto now = steady::now();
+    if (!times_path_.empty()) {
+      const auto id = number_after(payload, "\"id\":");
+      const auto ts = number_after(payload, "\"ts_us\":");
+      if (id && ts) times_.push_back({*id, *ts, wall_us()});
+    }
+    if (count_ == 0) first_ = now;
+    last_ = now;
+    return ++count_ >= expected_;
+  }
+  bool complete() const { return count_ >= expected_; }
+  // Reports the run (or the shortfall) and writes --times; the process's exit status.
+  int finish() const {
+    if (!complete()) {
+      std::fprintf(stderr, "e2e_mqtt_load: only %lld of %lld messages within the timeout\n", count_,
+                   expected_);
+      return 1;
+    }
+    // The file first: "received" tells the caller (e2e_bench, tests) that --times is complete.
+    if (!times_path_.empty()) {
+      std::FILE* f = std::fopen(times_path_.c_str(), "w");
+      if (f == nullptr) {
+        std::perror(times_path_.c_str());
+        return 1;
+      }
+      for (const auto& [id, ts, t] : times_)
+        std::fprintf(f, "%lld %lld %lld\n", static_cast<long long>(id), static_cast<long long>(ts),
+                     static_cast<long long>(t));
+      if (std::fclose(f) != 0) {
+        std::perror(times_path_.c_str());
+        return 1;
+      }
+    }
+    report("received", count_, first_, last_);
+    return 0;
+  }
+
+ private:
+  long long expected_;
+  std::string times_path_;
+  std::vector<std::array<std::int64_t, 3>> times_;  // id, ts_us, t_us
+  long long count_ = 0;
+  steady::time_point first_{}, last_{};
+};
+
+void say_subscribed() {
+  std::printf("e2e_mqtt_load: subscribed\n");
+  std::fflush(stdout);
+}
+
+// --client lean: reads PUBLISHes in chunks and acknowledges each chunk's QoS 1 messages with one write.
+int run_sub_lean(const args& a, arrivals& got) {
+  const int qos = static_cast<int>(a.num("qos", 1));
+  if (qos > 1) {
+    std::cerr << "e2e_mqtt_load: --client lean does QoS 0 and 1 only\n";
+    return 2;
+  }
+  const auto deadline = steady::now() + std::chrono::seconds(a.num("timeout", 60));
+  lean_mqtt::connection c(a.get("uri", "tcp://127.0.0.1:1883"), a.get("client-id", "e2e-load-sub"));
+  c.subscribe(a.get("filter", "sensors/#"), qos);
+  say_subscribed();
+  std::string acks;
+  const auto on_publish = [&](const lean_mqtt::publish_view& m, std::uint16_t id) {
+    if (m.qos == 1) lean_mqtt::connection::append_puback(acks, id);
+    got.add(m.payload);
+  };
+  while (!got.complete()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+    if (left.count() <= 0) break;
+    c.read_some(
+        std::min<std::chrono::milliseconds>(left, std::chrono::seconds(1)), [](std::uint16_t) {}, on_publish);
+    if (!acks.empty()) c.flush(acks);
+  }
+  return got.finish();
+}
+
+int run_sub(const args& a) {
+  arrivals got(a.num("messages", 1000), a.get("times", ""));
+  if (a.get("client", "paho") == "lean") return run_sub_lean(a, got);
+  const int qos = static_cast<int>(a.num("qos", 1));
+  mqtt::async_client cli(a.get("uri", "tcp://127.0.0.1:1883"), a.get("client-id", "e2e-load-sub"),
+                         mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
   std::mutex m;
   std::condition_variable cv;
-  long long count = 0;
-  steady::time_point first{}, last{};
-  const std::string times_path = a.get("times", "");
-  std::vector<std::array<std::int64_t, 3>>
-      times;  // id, ts_us, t_us; written after the run, not in the callback
-  if (!times_path.empty()) times.reserve(static_cast<std::size_t>(messages));
   cli.set_message_callback([&](const mqtt::const_message_ptr& msg) {
-    const auto now = steady::now();
-    const auto now_us = wall_us();
     std::lock_guard lock(m);
-    if (!times_path.empty()) {
-      const std::string& p = msg->get_payload_str();
-      const auto id = number_after(p, "\"id\":");
-      const auto ts = number_after(p, "\"ts_us\":");
-      if (id && ts) times.push_back({*id, *ts, now_us});
-    }
-    if (count == 0) first = now;
-    last = now;
-    if (++count == messages) cv.notify_all();
+    if (got.add(msg->get_payload_str())) cv.notify_all();
   });
   mqtt::connect_options opts;
   opts.set_clean_session(true);
@@ -297,31 +441,16 @@ int run_sub(const args& a) {
     std::cerr << "e2e_mqtt_load: connect/subscribe failed: " << e.what() << "\n";
     return 1;
   }
-  std::printf("e2e_mqtt_load: subscribed\n");
-  std::fflush(stdout);
+  say_subscribed();
   std::unique_lock lock(m);
-  if (!cv.wait_for(lock, timeout, [&] { return count >= messages; })) {
-    std::fprintf(stderr, "e2e_mqtt_load: only %lld of %lld messages within the timeout\n", count, messages);
-    return 1;
-  }
-  report("received", count, first, last);
+  cv.wait_for(lock, std::chrono::seconds(a.num("timeout", 60)), [&] { return got.complete(); });
+  const int status = got.finish();
   lock.unlock();
-  if (!times_path.empty()) {
-    std::FILE* f = std::fopen(times_path.c_str(), "w");
-    if (f == nullptr) {
-      std::perror(times_path.c_str());
-      return 1;
-    }
-    for (const auto& [id, ts, t] : times)
-      std::fprintf(f, "%lld %lld %lld\n", static_cast<long long>(id), static_cast<long long>(ts),
-                   static_cast<long long>(t));
-    std::fclose(f);
-  }
   try {
     cli.disconnect()->wait();
   } catch (const mqtt::exception&) {
   }
-  return 0;
+  return status;
 }
 
 }  // namespace
@@ -332,7 +461,7 @@ int main(int argc, char** argv) {
   args a;
   static const std::set<std::string> known{"uri",       "client-id", "devices", "messages", "first-id",
                                            "rate",      "window",    "qos",     "pad",      "topic",
-                                           "reconnect", "timeout",   "times",   "filter"};
+                                           "reconnect", "timeout",   "times",   "filter",   "client"};
   for (int i = 2; i < argc; i += 2) {
     std::string k = argv[i];
     if (k.rfind("--", 0) != 0 || known.count(k.substr(2)) == 0) {
@@ -345,8 +474,13 @@ int main(int argc, char** argv) {
     }
     a.kv[k.substr(2)] = argv[i + 1];
   }
+  const std::string client = a.get("client", "paho");
+  if (client != "paho" && client != "lean") {
+    std::cerr << "e2e_mqtt_load: --client is paho or lean, not " << client << "\n";
+    return usage();
+  }
   try {
-    if (mode == "pub") return run_pub(a);
+    if (mode == "pub") return client == "lean" ? run_pub_lean(a) : run_pub(a);
     if (mode == "sub") return run_sub(a);
   } catch (const std::exception& e) {
     std::cerr << "e2e_mqtt_load: " << e.what() << "\n";
