@@ -281,7 +281,7 @@ TEST_F(BridgeQueueTest, RejectNewAtDeviceLimits) {
 TEST_F(BridgeQueueTest, RejectNewAtByteLimitAndOversizedMessage) {
   auto o = options();
   // bytes = payload + "sensors/d" (9) + "/pk/d/user/update" (17) = payload + 26.
-  o.max_bytes_per_device = 3 * (10 + 26);
+  o.max_bytes_per_device = std::uint64_t{3} * (10 + 26);
   auto q = open(o);
   std::error_code ec;
   for (int i = 0; i < 3; ++i) q->enqueue(msg("d", std::string(10, 'a')), nullptr, ec);
@@ -326,7 +326,7 @@ TEST_F(BridgeQueueTest, DropOldestAtDeviceLimits) {
 
 TEST_F(BridgeQueueTest, DiskCapRejectNew) {
   auto o = options();
-  o.max_total_bytes = 4 * (10 + 26);
+  o.max_total_bytes = std::uint64_t{4} * (10 + 26);
   auto q = open(o);
   std::error_code ec;
   for (int i = 0; i < 2; ++i) q->enqueue(msg("d", std::string(10, 'a')), nullptr, ec);
@@ -340,7 +340,7 @@ TEST_F(BridgeQueueTest, DiskCapRejectNew) {
 
 TEST_F(BridgeQueueTest, DiskCapDropOldestTakesOnlyFromOwnDevice) {
   auto o = options();
-  o.max_total_bytes = 4 * (10 + 26);
+  o.max_total_bytes = std::uint64_t{4} * (10 + 26);
   o.when_full = full_policy::drop_oldest;
   auto q = open(o);
   std::error_code ec;
