@@ -42,10 +42,11 @@ std::uint64_t message_bytes(std::size_t payload, const std::string& a, const std
 }  // namespace
 
 struct durable_queue::impl {
+  using shared_topic = std::shared_ptr<const std::string>;
   struct entry {
     std::uint64_t id = 0;
-    std::string mqtt_topic;
-    std::string cloud_topic;
+    shared_topic mqtt_topic;  // never null; shared with the device's neighbouring entries (share())
+    shared_topic cloud_topic;
     std::int64_t received_ms = 0;
     std::uint32_t attempts = 0;
     std::uint64_t bytes = 0;
@@ -59,6 +60,18 @@ struct durable_queue::impl {
     std::size_t cached = 0;
     drop_counters drops;
   };
+  // The index keeps every queued message in memory (the payload only for the first few per device), so its
+  // size per message bounds the gateway's memory under a long outage. A route gives a device few topics:
+  // consecutive entries share one string instead of holding two copies each, and `where` points at the
+  // device's queue instead of holding its name: ~290 -> ~130 B of heap per queued message (docs/operations.md
+  // "Memory").
+  static shared_topic share(const device_queue& dq, const std::string& topic, shared_topic entry::*member) {
+    if (!dq.q.empty()) {
+      const shared_topic& last = dq.q.back().*member;
+      if (*last == topic) return last;
+    }
+    return std::make_shared<const std::string>(topic);
+  }
   struct pending_insert {
     std::uint64_t id = 0;
     std::string device_id;
@@ -108,8 +121,8 @@ struct durable_queue::impl {
   std::thread writer;
   std::thread::id writer_id;
 
-  std::map<std::string, device_queue, std::less<>> devices;
-  std::unordered_map<std::uint64_t, std::string> where;  // queued id -> device id
+  std::map<std::string, device_queue, std::less<>> devices;  // never erased: `where` points into it
+  std::unordered_map<std::uint64_t, device_queue*> where;    // queued id -> its device's queue
   std::uint64_t total_bytes = 0;
   std::uint64_t next_id = 1;
 
@@ -132,13 +145,11 @@ struct durable_queue::impl {
   std::optional<std::deque<entry>::iterator> find(std::uint64_t id, device_queue*& dq) {
     auto w = where.find(id);
     if (w == where.end()) return std::nullopt;
-    auto d = devices.find(w->second);
-    if (d == devices.end()) return std::nullopt;
-    auto& q = d->second.q;
+    auto& q = w->second->q;
     auto it =
         std::lower_bound(q.begin(), q.end(), id, [](const entry& e, std::uint64_t v) { return e.id < v; });
     if (it == q.end() || it->id != id) return std::nullopt;
-    dq = &d->second;
+    dq = w->second;
     return it;
   }
 
@@ -514,16 +525,16 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
       impl::entry e;
       e.id = static_cast<std::uint64_t>(st.column_int64(0));
       auto device = st.column_text(1);
-      e.mqtt_topic = st.column_text(2);
-      e.cloud_topic = st.column_text(3);
+      auto& dq = d.devices[device];
+      e.mqtt_topic = impl::share(dq, st.column_text(2), &impl::entry::mqtt_topic);
+      e.cloud_topic = impl::share(dq, st.column_text(3), &impl::entry::cloud_topic);
       e.received_ms = st.column_int64(4);
       e.attempts = static_cast<std::uint32_t>(st.column_int64(5));
-      e.bytes = message_bytes(static_cast<std::size_t>(st.column_int64(6)), e.mqtt_topic, e.cloud_topic);
+      e.bytes = message_bytes(static_cast<std::size_t>(st.column_int64(6)), *e.mqtt_topic, *e.cloud_topic);
       e.durable = true;
-      auto& dq = d.devices[device];
       dq.bytes += e.bytes;
       d.total_bytes += e.bytes;
-      d.where.emplace(e.id, device);
+      d.where.emplace(e.id, &dq);
       dq.q.push_back(std::move(e));
     }
     if (rc != SQLITE_DONE) return fail(rc);
@@ -628,8 +639,8 @@ std::uint64_t durable_queue::enqueue(queued_message msg, completion on_durable, 
     auto payload = std::make_shared<const std::vector<std::uint8_t>>(std::move(msg.payload));
     impl::entry e;
     e.id = id;
-    e.mqtt_topic = msg.mqtt_topic;
-    e.cloud_topic = msg.cloud_topic;
+    e.mqtt_topic = impl::share(dq, msg.mqtt_topic, &impl::entry::mqtt_topic);
+    e.cloud_topic = impl::share(dq, msg.cloud_topic, &impl::entry::cloud_topic);
     e.received_ms = msg.received_ms;
     e.bytes = bytes;
     if (dq.cached < opt.payload_cache_per_device) {
@@ -639,7 +650,7 @@ std::uint64_t durable_queue::enqueue(queued_message msg, completion on_durable, 
     dq.bytes += bytes;
     d.total_bytes += bytes;
     dq.q.push_back(std::move(e));
-    d.where.emplace(id, msg.device_id);
+    d.where.emplace(id, &dq);
 
     impl::pending_insert p;
     p.id = id;
@@ -701,8 +712,8 @@ std::vector<queued_message> durable_queue::peek(std::string_view device_id, std:
       }
     }
     e.leased = true;
-    out.push_back(
-        queued_message{e.id, it->first, e.mqtt_topic, e.cloud_topic, *e.payload, e.received_ms, e.attempts});
+    out.push_back(queued_message{e.id, it->first, *e.mqtt_topic, *e.cloud_topic, *e.payload, e.received_ms,
+                                 e.attempts});
   }
   return out;
 }
@@ -993,20 +1004,20 @@ std::size_t replay_where(durable_queue::impl& d, const std::string& where, std::
     if (rc != SQLITE_OK) return;
     std::lock_guard lk(d.mu);
     for (auto& x : rows) {
+      auto& dq = d.devices[x.device_id];
       durable_queue::impl::entry e;
       e.id = x.new_id;
-      e.mqtt_topic = std::move(x.mqtt_topic);
-      e.cloud_topic = std::move(x.cloud_topic);
+      e.mqtt_topic = durable_queue::impl::share(dq, x.mqtt_topic, &durable_queue::impl::entry::mqtt_topic);
+      e.cloud_topic = durable_queue::impl::share(dq, x.cloud_topic, &durable_queue::impl::entry::cloud_topic);
       e.received_ms = x.received_ms;
-      e.bytes = message_bytes(x.payload_size, e.mqtt_topic, e.cloud_topic);
+      e.bytes = message_bytes(x.payload_size, *e.mqtt_topic, *e.cloud_topic);
       e.durable = true;
-      auto& dq = d.devices[x.device_id];
       auto pos =
           std::upper_bound(dq.q.begin(), dq.q.end(), e.id,
                            [](std::uint64_t v, const durable_queue::impl::entry& a) { return v < a.id; });
       dq.bytes += e.bytes;
       d.total_bytes += e.bytes;
-      d.where.emplace(e.id, x.device_id);
+      d.where.emplace(e.id, &dq);
       dq.q.insert(pos, std::move(e));
     }
   });

@@ -148,6 +148,43 @@ TEST_F(BridgeQueueTest, ReopenResumesEverythingInOrder) {
   EXPECT_FALSE(ec);
 }
 
+// Consecutive entries of a device share their topic strings in memory (durable_queue.cpp, share()): a device
+// whose topics change from message to message, and back, must still get each message's own, before and
+// after a reopen (which rebuilds the index from SQLite).
+TEST_F(BridgeQueueTest, EachMessageKeepsItsOwnTopicsWhenTheyAlternate) {
+  const std::vector<std::string> kinds{"a", "a", "b", "a", "c", "c", "b"};
+  const auto message = [](const std::string& kind, std::size_t i) {
+    auto m = msg("d", std::to_string(i));
+    m.mqtt_topic = "sensors/d/" + kind;
+    m.cloud_topic = "/pk/d/user/" + kind;
+    return m;
+  };
+  const auto expect_topics = [&](durable_queue& q) {
+    std::error_code ec;
+    const auto got = q.peek("d", 64, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_EQ(got.size(), kinds.size());
+    for (std::size_t i = 0; i < kinds.size(); ++i) {
+      EXPECT_EQ(text(got[i]), std::to_string(i));
+      EXPECT_EQ(got[i].mqtt_topic, "sensors/d/" + kinds[i]) << i;
+      EXPECT_EQ(got[i].cloud_topic, "/pk/d/user/" + kinds[i]) << i;
+      q.release(got[i].id);
+    }
+  };
+  {
+    auto q = open();
+    std::error_code ec;
+    for (std::size_t i = 0; i < kinds.size(); ++i) {
+      q->enqueue(message(kinds[i], i), nullptr, ec);
+      ASSERT_FALSE(ec);
+    }
+    q->flush();
+    expect_topics(*q);
+  }
+  auto q = open();
+  expect_topics(*q);
+}
+
 TEST_F(BridgeQueueTest, PeekLeasesAckRemovesReleaseRetries) {
   auto q = open();
   std::error_code ec;
