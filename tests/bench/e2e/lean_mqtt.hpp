@@ -67,7 +67,26 @@ class connection {
     }
     const int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    try {
+      handshake(client_id);
+    } catch (...) {
+      close();  // the destructor does not run for a constructor that throws
+      throw;
+    }
+  }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection() {
+    if (fd_ >= 0) {
+      const char disconnect[2] = {'\xe0', '\0'};
+      (void)::send(fd_, disconnect, sizeof disconnect, MSG_NOSIGNAL);
+    }
+    close();
+  }
 
+ private:
+  // CONNECT (MQTT 3.1.1 §3.1) and its CONNACK (§3.2): session present or not, return code 0.
+  void handshake(const std::string& client_id) {
     std::string body;
     put_string(body, "MQTT");
     body += '\x04';                       // protocol level 4 = 3.1.1
@@ -83,16 +102,8 @@ class connection {
       throw error("broker refused CONNECT");
     }
   }
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
-  ~connection() {
-    if (fd_ >= 0) {
-      const char disconnect[2] = {'\xe0', '\0'};
-      (void)::send(fd_, disconnect, sizeof disconnect, MSG_NOSIGNAL);
-    }
-    close();
-  }
 
+ public:
   // SUBSCRIBE to one filter; throws unless the SUBACK grants it.
   void subscribe(const std::string& filter, int qos) {
     std::string body;
