@@ -84,7 +84,7 @@ struct mqtt_config {
   std::chrono::milliseconds reconnect_max{30000};
   std::chrono::milliseconds store_timeout{5000};  // how long a delivery waits for the message to be durable
   std::uint64_t max_unstored =
-      64;  // deliveries acknowledged to the broker but not yet durable (crash exposure)
+      64;  // deliveries not yet durable; a crash can lose max_unstored - 1 (gateway/mqtt/client.hpp)
   std::string status_topic = "mqtt-coap-gateway/${clientId}/status";  // resolved: ${clientId} replaced
   mqtt_tls_config tls;
 };

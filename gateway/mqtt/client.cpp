@@ -347,8 +347,8 @@ class client::impl : public std::enable_shared_from_this<impl> {
       store_ack ack(state);
       if (self && self->on_message_) self->on_message_(std::move(msg), std::move(ack));
     });
-    // Return to Paho (which then reads and acknowledges the next PUBLISH) only while fewer than max_unstored
-    // deliveries are not yet durable; with max_unstored 1 that is "this one is stored".
+    // Return to Paho (which then acknowledges this PUBLISH and reads the next) only while fewer than
+    // max_unstored deliveries are not yet durable; with max_unstored 1 that is "this one is stored".
     bool done = false;
     {
       std::unique_lock lock(window_->mutex);

@@ -11,24 +11,24 @@
 // subscriptions are sent again and "online" is published retained on the status topic, whose last will is
 // "offline" (retained).
 //
-// The acknowledgement window (paho.mqtt.cpp #353). Paho C sends PUBACK for a QoS 1 PUBLISH when it reads the
-// packet, before the message callback runs; so a message that the gateway has not yet stored is already gone
-// from the broker. The adapter bounds that window to client_options::max_unstored messages (default 1): the
-// Paho thread, inside the callback, posts the message to the loop and then waits while max_unstored
+// The acknowledgement window. Paho C 1.3.11 (Debian 12) hands a QoS 1 PUBLISH to the message callback on its
+// receive thread and sends the PUBACK when the callback returns (MQTTProtocol_handlePublishes: the
+// publication is processed, then acknowledged); QoS 2 likewise completes after the callback. Measured by
+// tests/integration/paho_window_test.cpp: a message whose callback never returns is not acknowledged and
+// comes again after a SIGKILL, with MQTT 3.1.1 and 5, QoS 1 and QoS 2 with Paho's file persistence alike
+// (paho.mqtt.cpp #353 describes the opposite for other versions; the test fails if an upgrade brings it).
+// So the callback's return is the acknowledgement, and the adapter decides when to give it: the Paho thread,
+// inside the callback, posts the message to the loop and then waits while client_options::max_unstored
 // deliveries are not yet completed by store_ack::stored() (or rejected(), or a dropped ack), bounded by
-// client_options::store_timeout. With max_unstored 1 it waits for this very message; a larger window lets the
-// queue commit many messages per transaction (throughput) and exposes up to that many acknowledged messages
-// to a crash (docs/architecture.md states the trade-off). Paho C 1.3 reads the next packet only after the
-// callback returns, so while message N is being stored, N+1 stays unread in the socket and unacknowledged.
-// What remains exposed: the message whose callback is running (acknowledged, not yet durable) — a crash in
-// that moment loses it, and a store that takes longer than store_timeout lets the next one be acknowledged
-// too (logged and counted in stats().store_timeouts). While a delivery waits, Paho's receive thread reads
-// nothing else: not PINGRESP, and not the packets of any other Paho client in the same process (Paho C serves
-// them all from one thread), so store_timeout must stay well below keep_alive (the config loader enforces
-// it). QoS 2 does not close the window: Paho C persists an inbound QoS 2 PUBLISH (key "r-<id>") before
-// PUBREC, but on PUBREL it sends PUBCOMP, queues the message for the callback and deletes the persisted copy
-// — all before the callback has run. A crash after that loses it just the same; the persisted copy only
-// covers the PUBREC..PUBREL round trip, which the broker would resend anyway.
+// client_options::store_timeout. With max_unstored 1 it waits for this very message, and a crash loses
+// nothing; a larger window lets the queue commit many messages per transaction (throughput), and a crash
+// can lose the deliveries whose callbacks returned before they were durable: at most max_unstored - 1
+// (docs/architecture.md states the trade-off). A store that takes longer than store_timeout returns anyway
+// (logged and counted in stats().store_timeouts), and that message is then exposed too. While a delivery
+// waits, Paho's receive thread reads nothing else: not PINGRESP, and not the packets of any other Paho
+// client in the same process (Paho C serves them all from one thread), so store_timeout must stay well below
+// keep_alive (the config loader enforces it). QoS 2 therefore closes nothing that QoS 1 leaves open and costs
+// two more packets per message; Paho persistence is not used (the queue is the store).
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -67,7 +67,7 @@ struct client_options {
   // ACL fixed on the broker takes effect without a restart; every connect asks again anyway.
   std::chrono::milliseconds subscribe_retry{60000};
   std::chrono::milliseconds store_timeout{5000};  // see "The acknowledgement window" above
-  std::size_t max_unstored = 1;                   // ditto: deliveries acknowledged but not yet stored, >= 1
+  std::size_t max_unstored = 1;                   // ditto: deliveries not yet stored, >= 1; 1 loses nothing
   std::string status_topic;                       // empty: no will and no "online"
   std::string online_payload = "online";
   std::string offline_payload = "offline";
