@@ -112,7 +112,7 @@ std::ostream& operator<<(std::ostream& os, const ledger& l) {
   row("UNEXPLAINED", l.unexplained(), "published - delivered - dead-lettered - counted drops");
   if (l.crash_window > 0) {
     row("crash window", l.crash_window,
-        "allowed: deliveries Paho acknowledged before they were stored, lost by SIGKILL (mqtt.max_unstored)");
+        "allowed: deliveries Paho acknowledged before they were stored, lost by SIGKILL (max_unstored - 1)");
   }
   row("duplicates", static_cast<long long>(l.delivery.duplicates),
       "dup:true records (cloudsim by seq " + std::to_string(l.dup_by_seq) + ", by id " +
