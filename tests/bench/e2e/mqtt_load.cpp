@@ -91,20 +91,38 @@ void report(const char* what, long long n, steady::time_point t0, steady::time_p
   std::fflush(stdout);
 }
 
-// Message i of the pub format (the file's header): its topic and payload, into reused strings.
-void make_message(long long i, long long devices, const std::string& fixed_topic, const std::string& pad,
-                  std::string& topic, std::string& payload) {
-  if (fixed_topic.empty()) {
-    char t[64];
-    std::snprintf(t, sizeof t, "sensors/sensor-%04lld/update", i % devices);
-    topic = t;
-  } else {
-    topic = fixed_topic;
+// The pub messages (the file's header), shared by both clients: the options that shape them, message i's
+// topic and payload, and when it is due at --rate.
+struct pub_stream {
+  explicit pub_stream(const args& a)
+      : devices(a.num("devices", 1)),
+        messages(a.num("messages", 1000)),
+        first(a.num("first-id", 0)),
+        rate(a.num("rate", 0)),
+        pad(static_cast<std::size_t>(a.num("pad", 0)), 'x'),
+        fixed_topic(a.get("topic", "")) {}
+
+  long long end() const { return first + messages; }
+  steady::time_point due(steady::time_point t0, long long i) const {
+    return t0 + std::chrono::nanoseconds((i - first) * 1'000'000'000LL / rate);
   }
-  payload = "{\"id\":" + std::to_string(i) + ",\"ts_us\":" + std::to_string(wall_us());
-  if (!pad.empty()) payload += ",\"pad\":\"" + pad + "\"";
-  payload += "}";
-}
+  // Message i into reused strings.
+  void make(long long i, std::string& topic, std::string& payload) const {
+    if (fixed_topic.empty()) {
+      char t[64];
+      std::snprintf(t, sizeof t, "sensors/sensor-%04lld/update", i % devices);
+      topic = t;
+    } else {
+      topic = fixed_topic;
+    }
+    payload = "{\"id\":" + std::to_string(i) + ",\"ts_us\":" + std::to_string(wall_us());
+    if (!pad.empty()) payload += ",\"pad\":\"" + pad + "\"";
+    payload += "}";
+  }
+
+  long long devices, messages, first, rate;  // rate > 0: paced to rate msg/s
+  std::string pad, fixed_topic;
+};
 
 // One MQTT connection of the publisher. With --reconnect a lost connection's client is retired and a new one
 // connects; Paho's own automatic reconnect is not used, because Paho C 1.3.11 (Debian 12) can resend an
@@ -168,14 +186,9 @@ class publisher {
 };
 
 int run_pub(const args& a) {
-  const long long devices = a.num("devices", 1);
-  const long long messages = a.num("messages", 1000);
-  const long long first = a.num("first-id", 0);
-  const long long rate = a.num("rate", 0);
+  const pub_stream st(a);
   const long long window = std::max<long long>(a.num("window", 100), 1);
   const int qos = static_cast<int>(a.num("qos", 1));
-  const std::string pad(static_cast<std::size_t>(a.num("pad", 0)), 'x');
-  const std::string fixed_topic = a.get("topic", "");
   const bool reconnect = a.num("reconnect", 0) != 0;
 
   publisher pub(a.get("uri", "tcp://127.0.0.1:1883"), a.get("client-id", "e2e-load-pub"),
@@ -237,12 +250,9 @@ int run_pub(const args& a) {
   };
   const auto t0 = steady::now();
   std::string topic, payload;
-  for (long long i = first; i < first + messages; ++i) {
-    if (rate > 0) {
-      const auto due = t0 + std::chrono::nanoseconds((i - first) * 1'000'000'000LL / rate);
-      std::this_thread::sleep_until(due);
-    }
-    make_message(i, devices, fixed_topic, pad, topic, payload);
+  for (long long i = st.first; i < st.end(); ++i) {
+    if (st.rate > 0) std::this_thread::sleep_until(st.due(t0, i));
+    st.make(i, topic, payload);
     pending.push_back({nullptr, topic, payload});
     for (;;) {
       try {
@@ -268,21 +278,16 @@ int run_pub(const args& a) {
     std::cerr << "e2e_mqtt_load: delivery failed: " << e.what() << "\n";
     return 1;
   }
-  report("published", messages, t0, steady::now());
+  report("published", st.messages, t0, steady::now());
   return 0;
 }
 
 // --client lean: the same messages through lean_mqtt (QoS 0 or 1, no --reconnect). Up to 64 PUBLISHes go out
 // in one write while fewer than W are unacknowledged; PUBACKs are read in chunks.
 int run_pub_lean(const args& a) {
-  const long long devices = a.num("devices", 1);
-  const long long messages = a.num("messages", 1000);
-  const long long first = a.num("first-id", 0);
-  const long long rate = a.num("rate", 0);
+  const pub_stream st(a);
   const long long window = std::clamp<long long>(a.num("window", 100), 1, 65535);
   const int qos = static_cast<int>(a.num("qos", 1));
-  const std::string pad(static_cast<std::size_t>(a.num("pad", 0)), 'x');
-  const std::string fixed_topic = a.get("topic", "");
   if (a.num("reconnect", 0) != 0 || qos > 1) {
     std::cerr << "e2e_mqtt_load: --client lean does QoS 0 and 1 only, without --reconnect\n";
     return 2;
@@ -302,16 +307,16 @@ int run_pub_lean(const args& a) {
   };
   const auto no_publish = [](const lean_mqtt::publish_view&, std::uint16_t) {};
   const auto t0 = steady::now();
-  const long long end = first + messages;
+  const long long end = st.end();
   std::string topic, payload, out;
-  for (long long i = first; i < end || outstanding > 0;) {
+  for (long long i = st.first; i < end || outstanding > 0;) {
     for (int added = 0; i < end && outstanding < window && added < 64; ++added, ++i) {
-      if (rate > 0) {
-        const auto due = t0 + std::chrono::nanoseconds((i - first) * 1'000'000'000LL / rate);
+      if (st.rate > 0) {
+        const auto due = st.due(t0, i);
         if (added > 0 && steady::now() < due) break;
         std::this_thread::sleep_until(due);
       }
-      make_message(i, devices, fixed_topic, pad, topic, payload);
+      st.make(i, topic, payload);
       std::uint16_t id = 0;
       if (qos > 0) {
         do id = static_cast<std::uint16_t>(next_id++ % 65535 + 1);
@@ -330,7 +335,7 @@ int run_pub_lean(const args& a) {
       return 1;
     }
   }
-  report("published", messages, t0, steady::now());
+  report("published", st.messages, t0, steady::now());
   return 0;
 }
 
