@@ -584,24 +584,25 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
   // The Paho thread waits on `ack` until the message is durable (see gw::mqtt::client): complete it from the
   // queue's writer thread at once, then continue on the loop.
   auto shared_ack = std::make_shared<mqtt::store_ack>(std::move(ack));
-  auto done = [this, alive = alive_, shared_ack, device = q.device_id, dead = !reason.empty()](
-                  std::uint64_t, std::error_code wec) {
+  auto done = [this, alive = alive_, inbox = stored_, shared_ack, device = q.device_id,
+               dead = !reason.empty()](std::uint64_t, std::error_code wec) {
     if (wec) {
       shared_ack->rejected();
     } else {
       shared_ack->stored();
     }
-    boost::asio::post(io_, [this, alive, device, dead, wec] {
-      if (!*alive) return;
-      if (wec) {
-        ++counters_.enqueue_refused;
-        spdlog::error("queue: storing a message for {} failed: {}", device.empty() ? "(no device)" : device,
-                      wec.message());
-        return;
-      }
-      if (dead) return;
-      if (auto it = by_id_.find(device); it != by_id_.end()) feed(*it->second);
-    });
+    if (dead && !wec) return;
+    bool first = false;
+    {
+      std::lock_guard lock(inbox->mutex);
+      first = inbox->entries.empty();
+      inbox->entries.push_back({device, wec});
+    }
+    if (first) {
+      boost::asio::post(io_, [this, alive] {
+        if (*alive) take_stored();
+      });
+    }
   };
 
   if (!reason.empty()) {
@@ -623,6 +624,26 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
     return;
   }
   ++counters_.enqueued;
+}
+
+// Loop: the stores the writer thread completed since the last run. Each device with a new durable message
+// joins the round robin; one dispatch() then serves them all.
+void gateway::take_stored() {
+  std::vector<stored_inbox::entry> run;
+  {
+    std::lock_guard lock(stored_->mutex);
+    run.swap(stored_->entries);
+  }
+  for (const auto& e : run) {
+    if (e.error) {
+      ++counters_.enqueue_refused;
+      spdlog::error("queue: storing a message for {} failed: {}", e.device.empty() ? "(no device)" : e.device,
+                    e.error.message());
+    } else if (auto it = by_id_.find(e.device); it != by_id_.end()) {
+      fair_.wake(it->second->slot);
+    }
+  }
+  dispatch();
 }
 
 void gateway::feed(device_runtime& dev) {

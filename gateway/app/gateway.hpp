@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -140,6 +141,7 @@ class gateway {
   // The MQTT filters of the routes that can reach a device of this shard.
   std::vector<std::string> wanted_subscriptions() const;
   void on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack);
+  void take_stored();
   // `dev` may have durable messages to offer: it joins the round robin, and free slots are handed out.
   void feed(device_runtime& dev);
   void dispatch();
@@ -185,6 +187,18 @@ class gateway {
   boost::asio::steady_timer state_log_timer_;
   bool state_log_armed_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Completions of stores from the queue's writer thread, taken by the loop one run at a time
+  // (take_stored): one wake-up of the loop per run, not per message. Shared with the completions, which may
+  // outlive *this.
+  struct stored_inbox {
+    struct entry {
+      std::string device;
+      std::error_code error;
+    };
+    std::mutex mutex;
+    std::vector<entry> entries;
+  };
+  std::shared_ptr<stored_inbox> stored_ = std::make_shared<stored_inbox>();
 };
 
 // shard_of() and in_shard() are in config.hpp (the reload diff needs them too).

@@ -18,7 +18,8 @@
 // comes again after a SIGKILL, with MQTT 3.1.1 and 5, QoS 1 and QoS 2 with Paho's file persistence alike
 // (paho.mqtt.cpp #353 describes the opposite for other versions; the test fails if an upgrade brings it).
 // So the callback's return is the acknowledgement, and the adapter decides when to give it: the Paho thread,
-// inside the callback, posts the message to the loop and then waits while client_options::max_unstored
+// inside the callback, hands the message to the loop (an inbox the loop empties in one handler, so a run of
+// deliveries costs one wake-up of the loop, not one each) and then waits while client_options::max_unstored
 // deliveries are not yet completed by store_ack::stored() (or rejected(), or a dropped ack), bounded by
 // client_options::store_timeout. With max_unstored 1 it waits for this very message, and a crash loses
 // nothing; a larger window lets the queue commit many messages per transaction (throughput), and a crash
