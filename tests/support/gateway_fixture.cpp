@@ -53,6 +53,7 @@ void gateway_process::write_config(const std::string& mqtt_uri, std::uint16_t cl
     << "  protocol: \"" << options_.mqtt_protocol << "\"\n"
     << "  reconnect_min: 1s\n"
     << "  reconnect_max: 2s\n"
+    << (options_.max_unstored > 0 ? "  max_unstored: " + std::to_string(options_.max_unstored) + "\n" : "")
     << "cloud:\n"
     << "  mode: " << options_.mode << "\n"
     << "  address: 127.0.0.1\n"

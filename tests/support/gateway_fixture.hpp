@@ -26,6 +26,7 @@ struct gateway_options {
   std::string ca_file{};     // cloud.ca_file when set (dtls: cloudsim_process::ca_file() or a copy)
   std::string client_id = "e2e-gateway";
   std::string mqtt_protocol = "5";  // mqtt.protocol: "5" (the default) or "3.1.1"
+  std::uint64_t max_unstored = 0;   // mqtt.max_unstored; 0 leaves the gateway's default
   // Route: sensors/+device/#rest -> device a1B2c3D4e5F/${device}, cloud topic
   // /${productKey}/${deviceName}/user/${rest}. Extra YAML route lines (each "- { from: ..., device: ..., to:
   // ... }") are placed before it.
