@@ -345,8 +345,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
     }
     // One post per run of deliveries, not per delivery: while the loop has not yet taken the inbox, later
     // deliveries join it. That spares the Paho thread the loop's wake-up (an epoll_ctl and a futex) for most
-    // messages and lets the owner store a run together; a burst can then be drained from the broker faster
-    // than it fills the broker's per-client queue (issue #6).
+    // messages, and the loop takes a run of them in one handler (issue #6, docs/benchmarks.md).
     bool first = false;
     {
       std::lock_guard lock(inbox_mutex_);
