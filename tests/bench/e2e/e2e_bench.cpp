@@ -17,9 +17,8 @@
 //             [--latency-csv FILE]   (per message: id, send, subscriber receive, cloudsim receive, in us)
 //             [--load lean|paho]     (the load process's MQTT client, tests/bench/e2e/mqtt_load.cpp: lean
 //                                     batches packets and leaves more of the shared cores to the rest)
-//             [--broker-queue N]     (Mosquitto's max_queued_messages, default 100000; 1000 is Debian's, as
-//             in
-//                                     the 150,000 burst test: messages the broker drops show as missing)
+//             [--broker-queue N]     (Mosquitto's max_queued_messages, default 100000; 1000 is Debian's,
+//                                     as in the 150,000 burst test: what the broker drops shows as missing)
 //             [--max-unstored N]     (the gateway's mqtt.max_unstored; default: the gateway's own)
 //             [--pause-cloud 1]      (cloudsim is stopped (SIGSTOP) while the load publishes: the gateway's
 //                                     intake alone, MQTT -> durable queue; delivery follows)
