@@ -592,13 +592,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
       shared_ack->stored();
     }
     if (dead && !wec) return;
-    bool first = false;
-    {
-      std::lock_guard lock(inbox->mutex);
-      first = inbox->entries.empty();
-      inbox->entries.push_back({device, wec});
-    }
-    if (first) {
+    if (inbox->put({device, wec})) {
       boost::asio::post(io_, [this, alive] {
         if (*alive) take_stored();
       });
@@ -629,12 +623,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
 // Loop: the stores the writer thread completed since the last run. Each device with a new durable message
 // joins the round robin; one dispatch() then serves them all.
 void gateway::take_stored() {
-  std::vector<stored_inbox::entry> run;
-  {
-    std::lock_guard lock(stored_->mutex);
-    run.swap(stored_->entries);
-  }
-  for (const auto& e : run) {
+  for (const auto& e : stored_->take()) {
     if (e.error) {
       ++counters_.enqueue_refused;
       spdlog::error("queue: storing a message for {} failed: {}", e.device.empty() ? "(no device)" : e.device,

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,6 +29,7 @@
 #include "gateway/net/deadline_scheduler.hpp"
 #include "gateway/session/auth_gate.hpp"
 #include "gateway/session/device_session.hpp"
+#include "gateway/util/handoff.hpp"
 
 namespace gw::app {
 
@@ -188,17 +188,12 @@ class gateway {
   bool state_log_armed_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   // Completions of stores from the queue's writer thread, taken by the loop one run at a time
-  // (take_stored): one wake-up of the loop per run, not per message. Shared with the completions, which may
-  // outlive *this.
-  struct stored_inbox {
-    struct entry {
-      std::string device;
-      std::error_code error;
-    };
-    std::mutex mutex;
-    std::vector<entry> entries;
+  // (take_stored). Shared with the completions, which may outlive *this.
+  struct stored_entry {
+    std::string device;
+    std::error_code error;
   };
-  std::shared_ptr<stored_inbox> stored_ = std::make_shared<stored_inbox>();
+  std::shared_ptr<util::handoff<stored_entry>> stored_ = std::make_shared<util::handoff<stored_entry>>();
 };
 
 // shard_of() and in_shard() are in config.hpp (the reload diff needs them too).

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gateway/mqtt/error.hpp"
+#include "gateway/util/handoff.hpp"
 
 namespace gw::mqtt {
 
@@ -346,13 +347,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
     // One post per run of deliveries, not per delivery: while the loop has not yet taken the inbox, later
     // deliveries join it. That spares the Paho thread the loop's wake-up (an epoll_ctl and a futex) for most
     // messages, and the loop takes a run of them in one handler (issue #6, docs/benchmarks.md).
-    bool first = false;
-    {
-      std::lock_guard lock(inbox_mutex_);
-      first = inbox_.empty();
-      inbox_.push_back({std::move(msg), store_ack(std::move(state))});
-    }
-    if (first) {
+    if (inbox_.put({std::move(msg), store_ack(std::move(state))})) {
       boost::asio::post(ex_, [w = weak_from_this()] {
         if (auto self = w.lock()) self->drain_inbox();
       });
@@ -379,12 +374,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   // Executor: hands the inbox's deliveries to the owner in arrival order. A delivery still in the inbox when
   // the client goes is completed by its store_ack's destructor, so the Paho thread never waits for it.
   void drain_inbox() {
-    std::vector<pending_delivery> batch;
-    {
-      std::lock_guard lock(inbox_mutex_);
-      batch.swap(inbox_);
-    }
-    for (auto& d : batch) {
+    for (auto& d : inbox_.take()) {
       if (on_message_) on_message_(std::move(d.msg), std::move(d.ack));
     }
   }
@@ -529,8 +519,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
     inbound_message msg;
     store_ack ack;
   };
-  std::mutex inbox_mutex_;
-  std::vector<pending_delivery> inbox_;
+  util::handoff<pending_delivery> inbox_;
   client_stats stats_;
 };
 
