@@ -83,8 +83,10 @@ struct mqtt_config {
   std::chrono::milliseconds reconnect_min{1000};
   std::chrono::milliseconds reconnect_max{30000};
   std::chrono::milliseconds store_timeout{5000};  // how long a delivery waits for the message to be durable
-  std::uint64_t max_unstored =
-      64;  // deliveries not yet durable; a crash can lose max_unstored - 1 (gateway/mqtt/client.hpp)
+  // Deliveries not journaled (queue.intake_journal off or failing) and not yet durable; a crash can lose
+  // max_unstored - 1 of them (gateway/mqtt/client.hpp).
+  std::uint64_t max_unstored = 64;
+  std::uint64_t max_backlog = 16384;  // journaled deliveries not yet in the queue (memory, not loss)
   std::string status_topic = "mqtt-coap-gateway/${clientId}/status";  // resolved: ${clientId} replaced
   mqtt_tls_config tls;
 };
@@ -175,6 +177,9 @@ struct queue_config {
   std::uint64_t max_total_bytes = 1ULL << 30;
   when_full_policy when_full = when_full_policy::reject_new;
   sync_mode sync = sync_mode::normal;
+  // bridge::intake_journal: deliveries are made durable on the MQTT thread before their acknowledgement. Used
+  // with sync normal only (full would need an fsync per message there): with full, mqtt.max_unstored rules.
+  bool intake_journal = true;
 };
 
 struct health_config {

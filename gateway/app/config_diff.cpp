@@ -72,6 +72,7 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b) 
   cmp("mqtt.reconnect_max", m.reconnect_max, n.reconnect_max);
   cmp("mqtt.store_timeout", m.store_timeout, n.store_timeout);
   cmp("mqtt.max_unstored", m.max_unstored, n.max_unstored);
+  cmp("mqtt.max_backlog", m.max_backlog, n.max_backlog);
   cmp("mqtt.status_topic", m.status_topic, n.status_topic);
   cmp("mqtt.tls.ca_file", m.tls.ca_file, n.tls.ca_file);
   cmp("mqtt.tls.cert_file", m.tls.cert_file, n.tls.cert_file);
@@ -90,6 +91,7 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b) 
   cmp("queue.max_total_bytes", q.max_total_bytes, r.max_total_bytes);
   cmp("queue.when_full", q.when_full, r.when_full);
   cmp("queue.sync", q.sync, r.sync);
+  cmp("queue.intake_journal", q.intake_journal, r.intake_journal);
   cmp("health.http", a.health.http, b.health.http);
   cmp("health.mqtt_topic", a.health.mqtt_topic, b.health.mqtt_topic);
   cmp("health.interval", a.health.interval, b.health.interval);

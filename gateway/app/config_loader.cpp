@@ -583,6 +583,7 @@ void parse_mqtt(reporter& r, load_state& st, const YAML::Node& node, mqtt_config
   set_duration(m, r, "store_timeout", c.store_timeout, std::chrono::milliseconds(1),
                std::chrono::minutes(10));
   set_uint(m, r, "max_unstored", c.max_unstored, 1, 100000);
+  set_uint(m, r, "max_backlog", c.max_backlog, 1, 10'000'000ULL);
   // While a delivery waits for its store, Paho's receive thread reads nothing, PINGRESP included.
   if (c.store_timeout >= c.keep_alive) {
     r.error(m.get("store_timeout").value_or(node), m.path("store_timeout"),
@@ -949,6 +950,7 @@ void parse_queue(reporter& r, const YAML::Node& node, queue_config& c) {
   set_enum(m, r, "when_full", c.when_full,
            {{"reject_new", when_full_policy::reject_new}, {"drop_oldest", when_full_policy::drop_oldest}});
   set_enum(m, r, "sync", c.sync, {{"normal", sync_mode::normal}, {"full", sync_mode::full}});
+  set(m, r, "intake_journal", c.intake_journal);
   m.finish();
 }
 

@@ -22,6 +22,7 @@ gw::mqtt::client_options to_client_options(const mqtt_config& c) {
   o.reconnect_max = ceil<seconds>(c.reconnect_max);
   o.store_timeout = c.store_timeout;
   o.max_unstored = static_cast<std::size_t>(c.max_unstored);
+  o.max_backlog = static_cast<std::size_t>(c.max_backlog);
   o.status_topic = c.status_topic;
   o.tls = c.tls.enabled;
   o.ca_file = c.tls.ca_file;

@@ -196,6 +196,7 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
   std::error_code ec;
   queue_ = bridge::durable_queue::open(qo, ec);
   if (!queue_) throw std::runtime_error("queue.dir " + config_.queue.dir + ": " + ec.message());
+  open_intake_journal();
 
   device_infos_ = device_infos_of(config_);
   bridge::route_error rerr;
@@ -227,6 +228,15 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
   mqtt_->set_message_handler([this](mqtt::inbound_message m, mqtt::store_ack ack) {
     on_mqtt_message(std::move(m), std::move(ack));
   });
+  if (journal_) {
+    mqtt_->set_journal([j = journal_](const mqtt::inbound_message& m) -> std::uint64_t {
+      std::error_code jec;
+      const auto seq = j->append(m.topic, m.payload, jec);
+      if (!seq)
+        spdlog::debug("intake journal: not written ({}); the delivery waits for the queue", jec.message());
+      return seq;
+    });
+  }
   mqtt_->set_connection_handler([this](bool connected, const std::string& cause) {
     mqtt_connected_ = connected;
     if (on_mqtt_connection) on_mqtt_connection(connected);
@@ -477,6 +487,7 @@ void gateway::start() {
   for (auto& dev : devices_) dev->session->start();
   for (auto& dev : devices_) fair_.wake(dev->slot);
   dispatch();
+  replay_intake_journal();
   mqtt_->start();
   arm_housekeeping();
 }
@@ -538,8 +549,63 @@ std::size_t gateway::devices_ready() const {
   return n;
 }
 
+void gateway::open_intake_journal() {
+  if (!config_.queue.intake_journal) return;
+  if (config_.queue.sync == sync_mode::full) {
+    spdlog::info(
+        "intake journal: off with queue.sync full (it would need an fsync per message); "
+        "mqtt.max_unstored bounds what a power loss can lose");
+    return;
+  }
+  std::error_code ec;
+  bridge::intake_journal::options jo;
+  jo.dir = config_.queue.dir;
+  std::unique_ptr<bridge::intake_journal> j =
+      bridge::intake_journal::open(jo, queue_->intake_seq_at_open(), ec);
+  if (!j) {
+    // The queue alone still loses nothing beyond mqtt.max_unstored - 1 on a crash; say so and go on.
+    spdlog::warn(
+        "intake journal: cannot open it in {}: {}; deliveries wait for the queue (mqtt.max_unstored)",
+        config_.queue.dir, ec.message());
+    return;
+  }
+  const auto st = j->stats();
+  if (st.dropped_bytes != 0) {
+    spdlog::warn(
+        "intake journal: cut {} damaged byte(s) at its end (a write cut short by a crash or power loss)",
+        st.dropped_bytes);
+  }
+  journal_ = std::move(j);
+}
+
+// Start: the deliveries a stop or crash left in the journal but not in the queue take the normal path now,
+// before the broker is asked for more (their acknowledgements went out with the journal write).
+void gateway::replay_intake_journal() {
+  if (!journal_) return;
+  auto records = journal_->take_recovered();
+  if (records.empty()) return;
+  spdlog::info(
+      "intake journal: {} message(s) received before the last stop were not yet queued; queueing them",
+      records.size());
+  for (auto& r : records) {
+    mqtt::inbound_message m;
+    m.topic = std::move(r.topic);
+    m.payload = std::move(r.payload);
+    m.qos = config_.mqtt.qos;
+    m.journal_seq = r.seq;
+    ++counters_.journal_replayed;
+    on_mqtt_message(std::move(m), mqtt::store_ack{});
+  }
+}
+
+void gateway::settle_journal(std::uint64_t seq) {
+  if (!journal_ || seq == 0) return;
+  queue_->after_inserts([j = journal_, seq] { j->stored_through(seq); });
+}
+
 void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
   ++counters_.mqtt_received;
+  const std::uint64_t seq = msg.journal_seq;
   // Even while stopping, a delivered message is stored: the broker already has our PUBACK for it.
   std::error_code ec;
   auto route = router_->route(msg.topic, ec);
@@ -552,6 +618,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
     ++counters_.unrouted;
     spdlog::debug("route: no route for topic {}", msg.topic);
     ack.rejected();
+    settle_journal(seq);
     return;
   }
   std::string reason;
@@ -563,6 +630,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
     ++counters_.other_shard;
     spdlog::debug("route: topic {} belongs to device {} of another shard", msg.topic, route.device_id);
     ack.rejected();
+    settle_journal(seq);
     return;
   } else {
     q.device_id = route.device_id;
@@ -577,6 +645,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
     } else if (q.payload.empty() && config_.cloud.drop_empty_payloads) {
       ++counters_.empty_dropped;
       ack.rejected();
+      settle_journal(seq);
       return;
     }
   }
@@ -584,13 +653,15 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
   // The Paho thread waits on `ack` until the message is durable (see gw::mqtt::client): complete it from the
   // queue's writer thread at once, then continue on the loop.
   auto shared_ack = std::make_shared<mqtt::store_ack>(std::move(ack));
-  auto done = [this, alive = alive_, inbox = stored_, shared_ack, device = q.device_id,
-               dead = !reason.empty()](std::uint64_t, std::error_code wec) {
+  q.intake_seq = seq;
+  auto done = [this, alive = alive_, inbox = stored_, shared_ack, device = q.device_id, journal = journal_,
+               seq, dead = !reason.empty()](std::uint64_t, std::error_code wec) {
     if (wec) {
       shared_ack->rejected();
     } else {
       shared_ack->stored();
     }
+    if (journal && seq) journal->stored_through(seq);  // stored, or failed for good (counted)
     if (dead && !wec) return;
     if (inbox->put({device, wec})) {
       boost::asio::post(io_, [this, alive] {
@@ -606,6 +677,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
     if (ec) {
       ++counters_.enqueue_refused;
       shared_ack->rejected();
+      settle_journal(seq);
     }
     return;
   }
@@ -615,6 +687,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
     // §2).
     ++counters_.enqueue_refused;
     shared_ack->rejected();
+    settle_journal(seq);
     return;
   }
   ++counters_.enqueued;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "gateway/app/state_change_log.hpp"
 #include "gateway/bridge/durable_queue.hpp"
 #include "gateway/bridge/fair_scheduler.hpp"
+#include "gateway/bridge/intake_journal.hpp"
 #include "gateway/bridge/router.hpp"
 #include "gateway/mqtt/client.hpp"
 #include "gateway/net/deadline_scheduler.hpp"
@@ -39,11 +41,12 @@ struct gateway_counters {
   std::uint64_t unrouted = 0;  // no route matched: counted, acknowledged, not stored (design.md §2)
   std::uint64_t dead_lettered_at_entry = 0;  // unknown device, bad topic, oversize, not JSON
   std::uint64_t enqueued = 0;
-  std::uint64_t enqueue_refused = 0;  // queue limits (reject_new, disk cap) or storage errors
-  std::uint64_t delivered = 0;        // cloud answered 2.xx
-  std::uint64_t dead_lettered = 0;    // cloud rejected permanently
-  std::uint64_t empty_dropped = 0;    // cloud.drop_empty_payloads
-  std::uint64_t other_shard = 0;      // routed to a device another shard serves: acknowledged, not stored
+  std::uint64_t enqueue_refused = 0;   // queue limits (reject_new, disk cap) or storage errors
+  std::uint64_t delivered = 0;         // cloud answered 2.xx
+  std::uint64_t dead_lettered = 0;     // cloud rejected permanently
+  std::uint64_t empty_dropped = 0;     // cloud.drop_empty_payloads
+  std::uint64_t other_shard = 0;       // routed to a device another shard serves: acknowledged, not stored
+  std::uint64_t journal_replayed = 0;  // intake journal records queued at start (received before a stop)
 };
 
 struct device_runtime {
@@ -116,6 +119,11 @@ class gateway {
   std::uint64_t mqtt_subscriptions_refused() const {
     return mqtt_ ? mqtt_->stats().subscriptions_refused : 0;
   }
+  mqtt::client_stats mqtt_stats() const { return mqtt_ ? mqtt_->stats() : mqtt::client_stats{}; }
+  // The intake journal's counters; nullopt when it is off (queue.intake_journal, queue.sync full).
+  std::optional<bridge::journal_stats> journal_stats() const {
+    return journal_ ? std::optional(journal_->stats()) : std::nullopt;
+  }
   std::size_t devices_ready() const;
 
   // Health hooks (issue #7; health_service.hpp), called on the loop. Set them before start().
@@ -142,6 +150,10 @@ class gateway {
   std::vector<std::string> wanted_subscriptions() const;
   void on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack);
   void take_stored();
+  void open_intake_journal();
+  void replay_intake_journal();
+  // A journaled delivery that will not reach the writer is settled once the inserts before it are.
+  void settle_journal(std::uint64_t seq);
   // `dev` may have durable messages to offer: it joins the round robin, and free slots are handed out.
   void feed(device_runtime& dev);
   void dispatch();
@@ -162,6 +174,9 @@ class gateway {
   std::unique_ptr<session::auth_gate> gate_;
   std::unique_ptr<path_resume> resume_;  // cloud.coap.resume_on_answer; null when off
   std::unique_ptr<bridge::durable_queue> queue_;
+  // queue.intake_journal (null when off or unavailable). Shared with the queue's completions, which run on
+  // its writer thread and may outlive *this.
+  std::shared_ptr<bridge::intake_journal> journal_;
   std::optional<bridge::router> router_;
   std::unordered_map<std::string, bridge::device_info> device_infos_;
   std::vector<std::unique_ptr<device_runtime>> devices_;

@@ -129,6 +129,15 @@ gateway_report collect_report(gateway& gw, steady::time_point started, std::opti
   r.queue_write_errors = qs.write_errors;
   r.queue_storage_failing = qs.storage_failing;
   r.queue_held_for_space = qs.held_for_space;
+  const auto ms = gw.mqtt_stats();
+  r.mqtt_unstored = ms.unstored;
+  r.mqtt_journaled_unstored = ms.journaled_unstored;
+  if (const auto js = gw.journal_stats()) {
+    r.journal_on = true;
+    r.journal_records = js->appended;
+    r.journal_failures = js->append_failures;
+    r.journal_replayed = c.journal_replayed;
+  }
   r.in_flight = gw.in_flight();
   r.in_flight_cap = gw.cfg().cloud.max_in_flight;
   if (qs.storage_failing && qs.last_error) r.queue_last_error = qs.last_error.message();
@@ -217,6 +226,13 @@ nlohmann::json to_json(const gateway_report& r) {
              {"storage_failing", r.queue_storage_failing},
              {"held_for_space", r.queue_held_for_space},
              {"last_error", opt(r.queue_last_error)}}},
+           {"intake",
+            {{"unstored", r.mqtt_unstored},
+             {"journaled_unstored", r.mqtt_journaled_unstored},
+             {"journal", r.journal_on},
+             {"journal_records", r.journal_records},
+             {"journal_failures", r.journal_failures},
+             {"journal_replayed", r.journal_replayed}}},
            {"ca_days_left", opt(r.ca_days_left)},
            {"server_cert_days_left", opt(r.server_cert_days_left)},
        }},

@@ -68,7 +68,15 @@ struct gateway_report {
   bool queue_storage_failing = false;  // the queue's last commit failed (disk full, I/O); not ready meanwhile
   std::uint64_t in_flight = 0;         // messages handed to sessions, not yet answered (cloud.max_in_flight)
   std::uint64_t in_flight_cap = 0;     // cloud.max_in_flight
-  std::uint64_t queue_held_for_space = 0;  // accepted messages waiting for disk space, not acknowledged yet
+  std::uint64_t queue_held_for_space = 0;  // accepted messages waiting for disk space to be stored
+  // Deliveries handed to the queue and not yet stored, by whether the intake journal holds them (then they
+  // are acknowledged to the broker and durable) or not (then at most mqtt.max_unstored, exposed to a crash).
+  std::uint64_t mqtt_unstored = 0;
+  std::uint64_t mqtt_journaled_unstored = 0;
+  bool journal_on = false;
+  std::uint64_t journal_records = 0;            // appended since start
+  std::uint64_t journal_failures = 0;           // appends that failed: those deliveries waited for the queue
+  std::uint64_t journal_replayed = 0;           // records queued at start (received before the last stop)
   std::optional<std::string> queue_last_error;  // the queue's last storage error, while failing
   std::uint64_t drops_queue_full_rejected = 0;
   std::uint64_t drops_queue_full_dropped_oldest = 0;

@@ -155,6 +155,21 @@ std::string render_metrics(const gateway_report& r, std::size_t max_device_serie
   w.sample("gw_queue_storage_failing", "", b(r.queue_storage_failing));
   w.family("gw_queue_held_messages", "gauge", "Accepted messages waiting for disk space to be stored.");
   w.sample("gw_queue_held_messages", "", n(r.queue_held_for_space));
+  w.family("gw_mqtt_unstored_deliveries", "gauge",
+           "Deliveries handed to the queue and not yet stored, by whether the intake journal holds them.");
+  w.sample("gw_mqtt_unstored_deliveries", "journaled=\"true\"", n(r.mqtt_journaled_unstored));
+  w.sample("gw_mqtt_unstored_deliveries", "journaled=\"false\"", n(r.mqtt_unstored));
+  if (r.journal_on) {
+    w.family("gw_intake_journal_records_total", "counter", "Deliveries written to the intake journal.");
+    w.sample("gw_intake_journal_records_total", "", n(r.journal_records));
+    w.family(
+        "gw_intake_journal_failures_total", "counter",
+        "Intake journal appends that failed; those deliveries waited for the queue (mqtt.max_unstored).");
+    w.sample("gw_intake_journal_failures_total", "", n(r.journal_failures));
+    w.family("gw_intake_journal_replayed_total", "counter",
+             "Intake journal records queued at start (received before the last stop, not yet stored).");
+    w.sample("gw_intake_journal_replayed_total", "", n(r.journal_replayed));
+  }
   w.family("gw_queue_dropped_total", "counter", "Messages the queue dropped or refused, by reason.");
   w.sample("gw_queue_dropped_total", "reason=\"queue_full_rejected\"", n(r.drops_queue_full_rejected));
   w.sample("gw_queue_dropped_total", "reason=\"queue_full_dropped_oldest\"",

@@ -28,8 +28,14 @@ constexpr const char* schema_v1 =
     " received_ms INTEGER NOT NULL, attempts INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters(dead_ms);";
 
+// Schema v2: the intake journal's watermark (gateway/bridge/intake_journal.hpp), written in the same
+// transaction as the inserts that carry it, so that after a crash exactly the journal records above it are
+// replayed.
+constexpr const char* schema_v2 =
+    "CREATE TABLE IF NOT EXISTS intake(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);";
+
 // Migration step from version i to i + 1 (index i). Version 0 is an unversioned (empty or pre-release) file.
-constexpr const char* migrations[] = {schema_v1};
+constexpr const char* migrations[] = {schema_v1, schema_v2};
 static_assert(std::size(migrations) == durable_queue::schema_version);
 
 // SQLite's largest page count (SQLITE_MAX_PAGE_COUNT); the pragma clamps to the compiled-in limit.
@@ -79,6 +85,7 @@ struct durable_queue::impl {
     std::string cloud_topic;
     std::shared_ptr<const std::vector<std::uint8_t>> payload;
     std::int64_t received_ms = 0;
+    std::uint64_t intake_seq = 0;  // queued_message::intake_seq
     completion done;
     bool skip = false;         // dropped before it was taken: not written, still completed
     bool dead = false;         // goes straight to dead_letters
@@ -111,7 +118,7 @@ struct durable_queue::impl {
   detail::db_ptr wdb;                                      // writer thread (and open/close)
   detail::db_ptr rdb;                                      // peek payload reads, under mu
   std::unique_ptr<detail::wal_checkpointer> checkpointer;  // hooked into wdb
-  statement ins_msg, ins_dead, upd_attempts, move_dead, del_msg, sel_payload;
+  statement ins_msg, ins_dead, upd_attempts, move_dead, del_msg, sel_payload, set_intake;
   statement begin_tx, commit_tx, rollback_tx;  // prepared once: sqlite3_exec would parse them every round
 
   mutable std::mutex mu;
@@ -125,6 +132,7 @@ struct durable_queue::impl {
   std::unordered_map<std::uint64_t, device_queue*> where;    // queued id -> its device's queue
   std::uint64_t total_bytes = 0;
   std::uint64_t next_id = 1;
+  std::uint64_t intake_seq_at_open = 0;
 
   std::deque<pending_insert> inserts;  // sorted by id
   maintenance maint;
@@ -233,7 +241,9 @@ struct durable_queue::impl {
   }
 
   int write_inserts(const std::vector<pending_insert>& batch) {
+    std::uint64_t intake = 0;
     for (const auto& p : batch) {
+      intake = std::max(intake, p.intake_seq);  // a skipped (dropped) one is settled too
       if (p.skip) continue;
       statement& st = p.dead ? ins_dead : ins_msg;
       st.bind(1, static_cast<std::int64_t>(p.id));
@@ -249,6 +259,12 @@ struct durable_queue::impl {
       }
       int rc = st.step();
       st.reset();
+      if (rc != SQLITE_DONE) return rc;
+    }
+    if (intake != 0) {
+      set_intake.bind(1, static_cast<std::int64_t>(intake));
+      int rc = set_intake.step();
+      set_intake.reset();
       if (rc != SQLITE_DONE) return rc;
     }
     return SQLITE_OK;
@@ -510,7 +526,10 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
                 " SELECT id, device_id, mqtt_topic, cloud_topic, payload, received_ms, ?1, ?2, ?3, ?4"
                 " FROM messages WHERE id = ?5");
   d.del_msg = statement(db, "DELETE FROM messages WHERE id = ?1");
-  for (auto* st : {&d.ins_msg, &d.ins_dead, &d.upd_attempts, &d.move_dead, &d.del_msg}) {
+  d.set_intake = statement(db,
+                           "INSERT INTO intake(id, seq) VALUES(1, ?1)"
+                           " ON CONFLICT(id) DO UPDATE SET seq = max(seq, excluded.seq)");
+  for (auto* st : {&d.ins_msg, &d.ins_dead, &d.upd_attempts, &d.move_dead, &d.del_msg, &d.set_intake}) {
     if (st->rc() != SQLITE_OK) return fail(st->rc());
   }
 
@@ -548,6 +567,12 @@ std::unique_ptr<durable_queue> durable_queue::open(queue_options options, std::e
     return fail(rc);
   }
   d.next_id = static_cast<std::uint64_t>(max_id) + 1;
+  std::int64_t intake = 0;
+  if (int rc = detail::query_int64(db, "SELECT coalesce((SELECT seq FROM intake WHERE id = 1), 0)", intake);
+      rc != SQLITE_OK) {
+    return fail(rc);
+  }
+  d.intake_seq_at_open = static_cast<std::uint64_t>(std::max<std::int64_t>(intake, 0));
 
   if (int rc = open_db(d.rdb); rc != SQLITE_OK) return fail(rc);
   d.sel_payload = statement(d.rdb.get(), "SELECT payload FROM messages WHERE id = ?1");
@@ -659,6 +684,7 @@ std::uint64_t durable_queue::enqueue(queued_message msg, completion on_durable, 
     p.cloud_topic = std::move(msg.cloud_topic);
     p.payload = std::move(payload);
     p.received_ms = msg.received_ms;
+    p.intake_seq = msg.intake_seq;
     p.done = std::move(on_durable);
     d.inserts.push_back(std::move(p));
     ++d.inserts_submitted;
@@ -679,6 +705,20 @@ std::uint64_t durable_queue::enqueue_sync(queued_message msg, std::error_code& e
 
 void durable_queue::flush() {
   (void)impl_->run_task([] {});
+}
+
+void durable_queue::after_inserts(std::function<void()> fn) {
+  auto& d = *impl_;
+  {
+    std::lock_guard lk(d.mu);
+    if (d.closed || d.stop) return;
+    d.tasks.push_back(impl::task{d.inserts_submitted, 0, std::move(fn)});
+  }
+  d.cv.notify_one();
+}
+
+std::uint64_t durable_queue::intake_seq_at_open() const noexcept {
+  return impl_->intake_seq_at_open;
 }
 
 std::vector<queued_message> durable_queue::peek(std::string_view device_id, std::size_t max_n,
@@ -794,6 +834,7 @@ std::uint64_t durable_queue::store_dead_letter(queued_message msg, std::string r
     p.cloud_topic = std::move(msg.cloud_topic);
     p.payload = std::make_shared<const std::vector<std::uint8_t>>(std::move(msg.payload));
     p.received_ms = msg.received_ms;
+    p.intake_seq = msg.intake_seq;
     p.done = std::move(on_durable);
     p.dead = true;
     p.reason = std::move(reason);

@@ -32,6 +32,9 @@ struct queued_message {
   std::vector<std::uint8_t> payload;
   std::int64_t received_ms = 0;  ///< caller's clock, used by expire()
   std::uint32_t attempts = 0;    ///< sends so far (record_attempt)
+  /// The intake journal's sequence number of this message (bridge::intake_journal), 0 if none. The queue
+  /// keeps the highest one it committed (schema v2, table intake) in the same transaction as the insert.
+  std::uint64_t intake_seq = 0;
 };
 
 // What enqueue does when a limit is reached (shared/design.md §2 "Bounded").
@@ -112,7 +115,8 @@ using completion = std::function<void(std::uint64_t id, std::error_code ec)>;
 // completion, is handed to the session with peek(), and leaves with ack() (cloud said 2.xx), dead_letter()
 // (permanent rejection) or a counted drop (limits, expire()).
 //
-// Storage: one SQLite database in WAL mode in options.dir, schema version in PRAGMA user_version (v1).
+// Storage: one SQLite database in WAL mode in options.dir, schema version in PRAGMA user_version (v2: v1's
+// messages and dead_letters, and the intake journal's watermark).
 // Memory: an index per device (id, topics, size, time, attempts) of every queued message; the payload bytes
 // of the first payload_cache_per_device messages enqueued while the device's cache had room are kept in
 // memory, other payloads are read from SQLite by peek() (and then cached until the message leaves).
@@ -157,6 +161,14 @@ class durable_queue {
   // Blocks until every operation submitted before the call has been committed, has failed, or is held for
   // disk space (see `completion`) after one more attempt.
   void flush();
+
+  // Runs `fn` on the writer thread once every insert submitted before the call has been committed or has
+  // failed (or is held for disk space, as flush()). Keep it short, as a completion. Dropped after close().
+  void after_inserts(std::function<void()> fn);
+
+  // The highest queued_message::intake_seq committed before this open (0 if none): the journal records
+  // above it were not stored when the gateway stopped.
+  std::uint64_t intake_seq_at_open() const noexcept;
 
   // Leases and returns up to max_n of the device's oldest durable messages that are not leased, oldest first.
   // Leased messages are skipped until release()d, so with max_n = 1 and release/ack before the next peek the
@@ -205,7 +217,7 @@ class durable_queue {
   const queue_options& options() const noexcept { return options_; }
 
   // The current schema version this code writes (PRAGMA user_version).
-  static constexpr std::int64_t schema_version = 1;
+  static constexpr std::int64_t schema_version = 2;
 
   struct impl;  // internal state, defined in durable_queue.cpp only
 

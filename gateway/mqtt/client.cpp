@@ -23,17 +23,19 @@ namespace gw::mqtt {
 namespace detail {
 
 // Deliveries handed to the owner and not yet stored, shared by the Paho thread (waiting while there are
-// max_unstored of them) and the owners of store_acks (completing).
+// max_unstored unjournaled or max_backlog journaled ones) and the owners of store_acks (completing).
 struct store_window {
   std::mutex mutex;
   std::condition_variable cv;
-  std::size_t unstored = 0;
+  std::size_t unstored = 0;  // not journaled: exposed to a crash until stored
+  std::size_t backlog = 0;   // journaled: durable, held in memory until stored
 };
 
 // One delivery's completion.
 struct store_state {
-  explicit store_state(std::shared_ptr<store_window> w) : window(std::move(w)) {}
+  store_state(std::shared_ptr<store_window> w, bool j) : window(std::move(w)), journaled(j) {}
   std::shared_ptr<store_window> window;
+  bool journaled;
   bool done = false;  // guarded by window->mutex
 
   void complete() noexcept {
@@ -41,7 +43,7 @@ struct store_state {
       std::lock_guard lock(window->mutex);
       if (done) return;
       done = true;
-      --window->unstored;
+      --(journaled ? window->backlog : window->unstored);
     }
     window->cv.notify_all();
   }
@@ -76,6 +78,7 @@ client_options normalized(client_options o) {
   o.reconnect_min = std::max(o.reconnect_min, std::chrono::seconds(1));
   o.reconnect_max = std::max(o.reconnect_max, o.reconnect_min);
   o.max_unstored = std::max<std::size_t>(o.max_unstored, 1);
+  o.max_backlog = std::max<std::size_t>(o.max_backlog, 1);
   return o;
 }
 
@@ -236,14 +239,22 @@ class client::impl : public std::enable_shared_from_this<impl> {
   }
 
   client_stats stats() const {
-    std::lock_guard lock(mutex_);
-    return stats_;
+    client_stats s;
+    {
+      std::lock_guard lock(mutex_);
+      s = stats_;
+    }
+    std::lock_guard lock(window_->mutex);
+    s.unstored = window_->unstored;
+    s.journaled_unstored = window_->backlog;
+    return s;
   }
 
   bool connected() const { return cli_.is_connected(); }
 
   message_handler on_message_;
   connection_handler on_connection_;
+  journal_hook journal_;  // called on the Paho thread; set before start()
 
  private:
   // RAII count of running Paho callbacks; false if the client is closing and the callback must return at
@@ -335,14 +346,17 @@ class client::impl : public std::enable_shared_from_this<impl> {
     if (closing_.load() || !m) return;
     inbound_message msg{m->get_topic(), m->get_payload_str(), m->get_qos(), m->is_retained(),
                         m->is_duplicate()};
-    auto state = std::make_shared<detail::store_state>(window_);
+    if (journal_) msg.journal_seq = journal_(msg);
+    const bool journaled = msg.journal_seq != 0;
+    auto state = std::make_shared<detail::store_state>(window_, journaled);
     {
       std::lock_guard lock(window_->mutex);
-      ++window_->unstored;
+      ++(journaled ? window_->backlog : window_->unstored);
     }
     {
       std::lock_guard lock(mutex_);
       ++stats_.messages;
+      if (journaled) ++stats_.journaled;
     }
     // One post per run of deliveries, not per delivery: while the loop has not yet taken the inbox, later
     // deliveries join it. That spares the Paho thread the loop's wake-up (an epoll_ctl and a futex) for most
@@ -353,12 +367,15 @@ class client::impl : public std::enable_shared_from_this<impl> {
       });
     }
     // Return to Paho (which then acknowledges this PUBLISH and reads the next) only while fewer than
-    // max_unstored deliveries are not yet durable; with max_unstored 1 that is "this one is stored".
+    // max_unstored unjournaled deliveries are not yet durable (with max_unstored 1 that is "this one is
+    // stored") and fewer than max_backlog journaled ones are not yet stored.
     bool done = false;
     {
       std::unique_lock lock(window_->mutex);
-      done = window_->cv.wait_for(lock, opts_.store_timeout,
-                                  [&] { return window_->unstored < opts_.max_unstored || closing_.load(); });
+      done = window_->cv.wait_for(lock, opts_.store_timeout, [&] {
+        return (window_->unstored < opts_.max_unstored && window_->backlog < opts_.max_backlog) ||
+               closing_.load();
+      });
     }
     if (!done) {
       std::lock_guard lock(mutex_);
@@ -574,6 +591,9 @@ void client::set_message_handler(message_handler handler) {
 }
 void client::set_connection_handler(connection_handler handler) {
   impl_->on_connection_ = std::move(handler);
+}
+void client::set_journal(journal_hook hook) {
+  impl_->journal_ = std::move(hook);
 }
 void client::subscribe(std::string filter, int qos) {
   impl_->subscribe(std::move(filter), qos);

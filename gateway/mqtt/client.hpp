@@ -17,20 +17,24 @@
 // tests/integration/paho_window_test.cpp: a message whose callback never returns is not acknowledged and
 // comes again after a SIGKILL, with MQTT 3.1.1 and 5, QoS 1 and QoS 2 with Paho's file persistence alike
 // (paho.mqtt.cpp #353 describes the opposite for other versions; the test fails if an upgrade brings it).
-// So the callback's return is the acknowledgement, and the adapter decides when to give it: the Paho thread,
-// inside the callback, hands the message to the loop (an inbox the loop empties in one handler, so a run of
-// deliveries costs one wake-up of the loop, not one each) and then waits while client_options::max_unstored
-// deliveries are not yet completed by store_ack::stored() (or rejected(), or a dropped ack), bounded by
-// client_options::store_timeout. With max_unstored 1 it waits for this very message, and a crash loses
-// nothing; a larger window lets the queue commit many messages per transaction (throughput), and a crash
-// can lose the deliveries whose callbacks returned before they were durable: at most max_unstored - 1
-// (docs/architecture.md states the trade-off). A store that takes longer than store_timeout returns anyway
-// (logged and counted in stats().store_timeouts), and that message is then exposed too. While a delivery
+// So the callback's return is the acknowledgement, and the adapter decides when to give it. Inside the
+// callback the Paho thread first offers the message to the journal hook (set_journal; the gateway's
+// bridge::intake_journal writes it to a file), then hands it to the loop (an inbox the loop empties in one
+// handler, so a run of deliveries costs one wake-up of the loop, not one each), and then waits:
+// - a journaled delivery is durable already (against a crash of the process); the callback waits only while
+//   client_options::max_backlog journaled deliveries are not yet completed by their store_ack (a bound on
+//   memory, not on loss);
+// - a delivery the hook did not journal (no hook, or it failed) waits while client_options::max_unstored
+//   such deliveries are not yet completed by store_ack::stored() (or rejected(), or a dropped ack). With
+//   max_unstored 1 it waits for this very message, and a crash loses nothing; a larger window lets the queue
+//   commit many messages per transaction (throughput), and a crash can lose the deliveries whose callbacks
+//   returned before they were durable: at most max_unstored - 1 (docs/architecture.md states the trade-off).
+// Both waits are bounded by client_options::store_timeout: a store that takes longer returns anyway (logged
+// and counted in stats().store_timeouts), and an unjournaled message is then exposed too. While a delivery
 // waits, Paho's receive thread reads nothing else: not PINGRESP, and not the packets of any other Paho
 // client in the same process (Paho C serves them all from one thread), so store_timeout must stay well below
 // keep_alive (the config loader enforces it). QoS 2 therefore closes nothing that QoS 1 leaves open and costs
-// two more packets per message; Paho persistence is not used (the queue is the store).
-
+// two more packets per message; Paho persistence is not used (the queue and the journal are the store).
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
@@ -68,8 +72,9 @@ struct client_options {
   // ACL fixed on the broker takes effect without a restart; every connect asks again anyway.
   std::chrono::milliseconds subscribe_retry{60000};
   std::chrono::milliseconds store_timeout{5000};  // see "The acknowledgement window" above
-  std::size_t max_unstored = 1;                   // ditto: deliveries not yet stored, >= 1; 1 loses nothing
-  std::string status_topic;                       // empty: no will and no "online"
+  std::size_t max_unstored = 1;     // ditto: unjournaled deliveries not yet stored, >= 1; 1 loses nothing
+  std::size_t max_backlog = 16384;  // ditto: journaled deliveries not yet stored, >= 1 (memory)
+  std::string status_topic;         // empty: no will and no "online"
   std::string online_payload = "online";
   std::string offline_payload = "offline";
   bool tls = false;     // also implied by ssl://, mqtts://, wss://
@@ -85,6 +90,7 @@ struct inbound_message {
   int qos = 0;
   bool retained = false;
   bool duplicate = false;
+  std::uint64_t journal_seq = 0;  // what the journal hook returned: 0 = not journaled
 };
 
 namespace detail {
@@ -115,7 +121,10 @@ class store_ack {
 struct client_stats {
   std::uint64_t messages = 0;        // deliveries handed to the handler
   std::uint64_t store_timeouts = 0;  // deliveries whose ack did not come within store_timeout
-  std::uint64_t connects = 0;        // successful connects, first and re-
+  std::uint64_t journaled = 0;       // deliveries the journal hook made durable before the callback returned
+  std::uint64_t unstored = 0;        // now: unjournaled deliveries not yet completed (max_unstored)
+  std::uint64_t journaled_unstored = 0;  // now: journaled deliveries not yet completed (max_backlog)
+  std::uint64_t connects = 0;            // successful connects, first and re-
   std::uint64_t connection_losses = 0;
   std::uint64_t subscriptions_granted = 0;  // SUBACKs granting a filter (every connect subscribes again)
   // SUBACKs refusing one (code >= 0x80); a SUBSCRIBE cut short by a broken connection is not counted.
@@ -126,6 +135,9 @@ struct client_stats {
 class client {
  public:
   using message_handler = std::function<void(inbound_message, store_ack)>;
+  // Called on the Paho thread with each delivery before it is handed on: returns a sequence number > 0 once
+  // the message is durable (inbound_message::journal_seq), or 0 if it could not make it so.
+  using journal_hook = std::function<std::uint64_t(const inbound_message&)>;
   // connected == true on every (re)connect (after subscriptions were sent); false with Paho's cause when
   // lost.
   using connection_handler = std::function<void(bool connected, const std::string& cause)>;
@@ -141,6 +153,8 @@ class client {
   // Install before start(). Both run on the executor.
   void set_message_handler(message_handler handler);
   void set_connection_handler(connection_handler handler);
+  // Install before start(); see "The acknowledgement window" above.
+  void set_journal(journal_hook hook);
 
   // Adds a subscription kept for the client's lifetime: sent now if connected, and on every (re)connect.
   // qos 1 or 2. Thread-safe.

@@ -49,9 +49,9 @@ struct ledger {
   drop_counts drops;              // summed over every run of the gateway
   std::uint64_t dup_by_seq = 0;   // cloudsim stats duplicates_by.seq
   std::uint64_t dup_by_id = 0;    // cloudsim stats duplicates_by.id
-  // SIGKILL scenarios: Paho acknowledges up to mqtt.max_unstored deliveries to the broker before the gateway
-  // has stored them (docs/architecture.md); a crash loses them and nothing can count them. The bound the
-  // scenario allows for that, 0 elsewhere.
+  // SIGKILL scenarios without the intake journal: Paho acknowledges up to mqtt.max_unstored deliveries to the
+  // broker before the gateway has stored them (docs/architecture.md); a crash loses them and nothing can
+  // count them. The bound the scenario allows for that, 0 elsewhere (and with the journal).
   long long crash_window = 0;
   std::map<std::string, std::string> notes;  // extra lines (fault details, measured times)
 

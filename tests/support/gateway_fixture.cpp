@@ -54,6 +54,7 @@ void gateway_process::write_config(const std::string& mqtt_uri, std::uint16_t cl
     << "  reconnect_min: 1s\n"
     << "  reconnect_max: 2s\n"
     << (options_.max_unstored > 0 ? "  max_unstored: " + std::to_string(options_.max_unstored) + "\n" : "")
+    << (options_.max_backlog > 0 ? "  max_backlog: " + std::to_string(options_.max_backlog) + "\n" : "")
     << "cloud:\n"
     << "  mode: " << options_.mode << "\n"
     << "  address: 127.0.0.1\n"
@@ -83,6 +84,7 @@ void gateway_process::write_config(const std::string& mqtt_uri, std::uint16_t cl
     << "  dir: " << queue_dir().string() << "\n"
     << "  max_messages_per_device: " << options_.max_messages_per_device << "\n"
     << "  when_full: " << options_.when_full << "\n"
+    << (options_.intake_journal.empty() ? "" : "  intake_journal: " + options_.intake_journal + "\n")
     << "health:\n"
     << "  http: \"" << options_.health_http << "\"\n"
     << "  mqtt_topic: \"\"\n"

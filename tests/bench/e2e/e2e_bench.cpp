@@ -20,6 +20,8 @@
 //             [--broker-queue N]     (Mosquitto's max_queued_messages, default 100000; 1000 is Debian's,
 //                                     as in the 150,000 burst test: what the broker drops shows as missing)
 //             [--max-unstored N]     (the gateway's mqtt.max_unstored; default: the gateway's own)
+//             [--max-backlog N]      (the gateway's mqtt.max_backlog; default: the gateway's own)
+//             [--journal 0|1]        (the gateway's queue.intake_journal; default: the gateway's own, on)
 //             [--pause-cloud 1]      (cloudsim is stopped (SIGSTOP) while the load publishes: the gateway's
 //                                     intake alone, MQTT -> durable queue; delivery follows)
 // Prints a Markdown table (docs/benchmarks.md). Exit status 1 if a run lost messages.
@@ -96,6 +98,8 @@ const char* g_load = "lean";
 struct burst_options {
   std::size_t broker_queue = 100000;
   std::uint64_t max_unstored = 0;
+  std::uint64_t max_backlog = 0;
+  std::string journal{};  // "", "true", "false"
   bool pause_cloud = false;
 };
 burst_options g_burst;
@@ -107,9 +111,13 @@ result run_gateway(const std::string& mode, int devices, long long messages) {
   r.messages = messages;
   gw::test::mosquitto_fixture broker({.max_queued_messages = g_burst.broker_queue});
   gw::test::cloudsim_process sim({.devices = devices, .aes = mode == "aes", .plain = mode == "plain"});
-  gw::test::gateway_process gw(
-      broker.uri(), mode == "aes" ? sim.aes_port() : sim.plain_port(),
-      {.devices = devices, .mode = mode, .max_unstored = g_burst.max_unstored, .ack_timeout = "2s"});
+  gw::test::gateway_process gw(broker.uri(), mode == "aes" ? sim.aes_port() : sim.plain_port(),
+                               {.devices = devices,
+                                .mode = mode,
+                                .max_unstored = g_burst.max_unstored,
+                                .max_backlog = g_burst.max_backlog,
+                                .intake_journal = g_burst.journal,
+                                .ack_timeout = "2s"});
   gw.start();
   if (!gw.wait_ready(120s)) throw std::runtime_error("gateway not ready:\n" + gw.output());
   const auto before = sample(gw.pid());
@@ -268,7 +276,9 @@ int main(int argc, char** argv) {
   std::string latency_csv;
   const char* usage =
       "usage: e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] [--latency-seconds S] "
-      "[--latency-csv FILE] [--load lean|paho] [--broker-queue N] [--max-unstored N] [--pause-cloud 0|1]\n";
+      "[--latency-csv FILE] [--load lean|paho] [--broker-queue N] [--max-unstored N] [--max-backlog N] "
+      "[--journal 0|1]\n"
+      "[--pause-cloud 0|1]\n";
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "--help" || k == "-h") {
@@ -301,6 +311,10 @@ int main(int argc, char** argv) {
         g_burst.broker_queue = std::stoul(v);
       } else if (k == "--max-unstored") {
         g_burst.max_unstored = std::stoull(v);
+      } else if (k == "--max-backlog") {
+        g_burst.max_backlog = std::stoull(v);
+      } else if (k == "--journal") {
+        g_burst.journal = std::stoi(v) != 0 ? "true" : "false";
       } else if (k == "--pause-cloud") {
         g_burst.pause_cloud = std::stoi(v) != 0;
       } else {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -652,22 +653,72 @@ TEST_F(BridgeQueueTest, MigratesOlderSchemaVersion) {
     q->enqueue_sync(msg("d", "x"), ec);
     EXPECT_FALSE(ec);
   }
-  EXPECT_EQ(sql_value(file, "PRAGMA user_version"), "1");
+  EXPECT_EQ(sql_value(file, "PRAGMA user_version"), "2");
   EXPECT_EQ(sql_value(file, "SELECT count(*) FROM legacy"), "0");
   EXPECT_EQ(sql_value(file, "SELECT count(*) FROM messages"), "1");
   EXPECT_EQ(sql_value(file, "PRAGMA journal_mode"), "wal");
 }
 
+// Schema v2: the intake journal's watermark is the highest intake_seq committed, with the insert that
+// carries it (messages and dead letters alike), and a reopen reports it.
+TEST_F(BridgeQueueTest, IntakeSeqIsCommittedWithItsInsertAndReportedAtOpen) {
+  {
+    auto q = open();
+    EXPECT_EQ(q->intake_seq_at_open(), 0u);
+    std::error_code ec;
+    auto m = msg("d", "a");
+    m.intake_seq = 7;
+    q->enqueue_sync(m, ec);
+    ASSERT_FALSE(ec);
+    auto older = msg("d", "b");
+    older.intake_seq = 5;  // a replayed, older record never lowers it
+    q->enqueue_sync(older, ec);
+    ASSERT_FALSE(ec);
+    q->enqueue_sync(msg("d", "no journal"), ec);  // intake_seq 0
+    ASSERT_FALSE(ec);
+  }
+  EXPECT_EQ(sql_value(dir_ / "queue.db", "SELECT seq FROM intake"), "7");
+  {
+    auto q = open();
+    EXPECT_EQ(q->intake_seq_at_open(), 7u);
+    auto dead = msg("", "oversize");
+    dead.intake_seq = 9;
+    std::promise<std::error_code> done;
+    std::error_code ec;
+    q->store_dead_letter(
+        dead, "oversize", 0, 1, [&](std::uint64_t, std::error_code e) { done.set_value(e); }, ec);
+    ASSERT_FALSE(ec);
+    EXPECT_FALSE(done.get_future().get());
+  }
+  EXPECT_EQ(open()->intake_seq_at_open(), 9u);
+}
+
+// after_inserts runs once every insert submitted before it has completed (the gateway settles a journal
+// record that never reaches the writer this way, gateway/app/gateway.cpp).
+TEST_F(BridgeQueueTest, AfterInsertsRunsOnceTheEarlierInsertsCompleted) {
+  auto q = open();
+  std::atomic<int> completed{0};
+  std::promise<int> seen;
+  std::error_code ec;
+  for (int i = 0; i < 200; ++i) {
+    q->enqueue(
+        msg("d" + std::to_string(i % 3), "m"), [&](std::uint64_t, std::error_code) { ++completed; }, ec);
+    ASSERT_FALSE(ec);
+  }
+  q->after_inserts([&] { seen.set_value(completed.load()); });
+  EXPECT_EQ(seen.get_future().get(), 200);
+}
+
 TEST_F(BridgeQueueTest, RefusesNewerSchemaVersion) {
   std::filesystem::create_directories(dir_);
   auto file = dir_ / "queue.db";
-  ASSERT_EQ(sql_value(file, "PRAGMA user_version=2"), "");
+  ASSERT_EQ(sql_value(file, "PRAGMA user_version=3"), "");
   std::error_code ec;
   auto q = durable_queue::open(options(), ec);
   EXPECT_EQ(q, nullptr);
   EXPECT_EQ(ec, error::schema_too_new);
   EXPECT_EQ(ec.message(), "queue database schema is newer than this gateway");
-  EXPECT_EQ(sql_value(file, "PRAGMA user_version"), "2") << "left untouched";
+  EXPECT_EQ(sql_value(file, "PRAGMA user_version"), "3") << "left untouched";
 }
 
 TEST_F(BridgeQueueTest, CorruptFileIsAnErrorCode) {
