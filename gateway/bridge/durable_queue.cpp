@@ -131,6 +131,7 @@ struct durable_queue::impl {
   std::map<std::string, device_queue, std::less<>> devices;  // never erased: `where` points into it
   std::unordered_map<std::uint64_t, device_queue*> where;    // queued id -> its device's queue
   std::uint64_t total_bytes = 0;
+  std::uint64_t cached_bytes = 0;  // payload bytes held in memory (entry::payload), all devices
   std::uint64_t next_id = 1;
   std::uint64_t intake_seq_at_open = 0;
 
@@ -164,7 +165,10 @@ struct durable_queue::impl {
   void erase(device_queue& dq, const std::deque<entry>::iterator& it) {
     dq.bytes -= it->bytes;
     total_bytes -= it->bytes;
-    if (it->payload) --dq.cached;
+    if (it->payload) {
+      --dq.cached;
+      cached_bytes -= it->payload->size();
+    }
     where.erase(it->id);
     dq.q.erase(it);
   }
@@ -668,9 +672,11 @@ std::uint64_t durable_queue::enqueue(queued_message msg, completion on_durable, 
     e.cloud_topic = impl::share(dq, msg.cloud_topic, &impl::entry::cloud_topic);
     e.received_ms = msg.received_ms;
     e.bytes = bytes;
-    if (dq.cached < opt.payload_cache_per_device) {
+    if (dq.cached < opt.payload_cache_per_device ||
+        d.cached_bytes + payload->size() <= opt.payload_cache_bytes) {
       e.payload = payload;
       ++dq.cached;
+      d.cached_bytes += payload->size();
     }
     dq.bytes += bytes;
     d.total_bytes += bytes;
@@ -744,6 +750,7 @@ std::vector<queued_message> durable_queue::peek(std::string_view device_id, std:
       if (rc == SQLITE_ROW) {
         e.payload = std::make_shared<const std::vector<std::uint8_t>>(st.column_blob(0));
         ++dq.cached;
+        d.cached_bytes += e.payload->size();
       }
       st.reset();
       if (rc != SQLITE_ROW) {

@@ -284,6 +284,7 @@ TEST_F(BridgeQueueTest, AttemptsArePersisted) {
 TEST_F(BridgeQueueTest, PayloadsBeyondCacheAreLoadedFromDisk) {
   auto o = options();
   o.payload_cache_per_device = 2;
+  o.payload_cache_bytes = 0;
   auto q = open(o);
   std::error_code ec;
   for (int i = 0; i < 10; ++i) q->enqueue(msg("d", "payload-" + std::to_string(i)), nullptr, ec);
@@ -293,6 +294,25 @@ TEST_F(BridgeQueueTest, PayloadsBeyondCacheAreLoadedFromDisk) {
   ASSERT_EQ(all.size(), 10u);
   for (int i = 0; i < 10; ++i)
     EXPECT_EQ(text(all[static_cast<std::size_t>(i)]), "payload-" + std::to_string(i));
+}
+
+// Beyond payload_cache_per_device, payloads stay in memory while all cached ones fit in payload_cache_bytes.
+// Which ones are in memory shows when the rows are deleted behind the queue's back: those are still offered,
+// the next one is not found.
+TEST_F(BridgeQueueTest, PayloadCacheByteBudgetKeepsPayloadsBeyondThePerDeviceCount) {
+  auto o = options();
+  o.payload_cache_per_device = 1;
+  o.payload_cache_bytes = 20;
+  auto q = open(o);
+  std::error_code ec;
+  for (const char* p : {"aaaaaaaaaa", "bbbbbbbbbb", "cccccccccc"}) q->enqueue(msg("d", p), nullptr, ec);
+  q->flush();
+  ASSERT_EQ(sql_value(dir_ / "queue.db", "DELETE FROM messages"), "");
+  auto got = q->peek("d", 3, ec);
+  EXPECT_EQ(ec, error::not_found) << "the third payload (over the budget) was not in memory";
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(text(got[0]), "aaaaaaaaaa");  // the device's one
+  EXPECT_EQ(text(got[1]), "bbbbbbbbbb");  // within the 20-byte budget
 }
 
 TEST_F(BridgeQueueTest, RejectNewAtDeviceLimits) {
