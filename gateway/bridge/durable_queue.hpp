@@ -68,7 +68,7 @@ struct queue_options {
   /// ...and beyond that while all cached payloads together stay within this many bytes: a burst the intake
   /// journal let in faster than the cloud takes it is delivered from memory, not read back from SQLite
   /// (~4 us per message at 1,000 devices, docs/benchmarks.md "The intake journal").
-  std::uint64_t payload_cache_bytes = 16U * 1024 * 1024;
+  std::uint64_t payload_cache_bytes = std::uint64_t{16} << 20;
   std::uint32_t max_page_count = 0;  ///< PRAGMA max_page_count; 0 = SQLite's default (no cap)
   // Deletes (ack() and drops) with no insert to commit wait up to ack_linger, or until ack_batch of them are
   // pending, and then commit together (an insert, a dead-letter move or a flush takes them along at once).

@@ -46,7 +46,7 @@ struct journal_record {
 
 // Longest body (topic + payload) a record may have: larger messages are not journaled (append() fails and
 // the caller takes the slow path), and a length above it marks a damaged record.
-inline constexpr std::size_t max_journal_body = 64U * 1024 * 1024;
+inline constexpr std::size_t max_journal_body = std::size_t{64} << 20;
 inline constexpr std::size_t journal_header_size = 24;
 
 // Appends the encoding of one record to `out`. Precondition: seq > 0, topic.size() + payload.size() <=
@@ -74,8 +74,8 @@ struct journal_stats {
 class intake_journal {
  public:
   struct options {
-    std::filesystem::path dir;                      // queue.dir; must exist
-    std::uint64_t rotate_bytes = 8U * 1024 * 1024;  // see "Files" above
+    std::filesystem::path dir;                            // queue.dir; must exist
+    std::uint64_t rotate_bytes = std::uint64_t{8} << 20;  // see "Files" above
   };
 
   // Opens (creating) both files, cuts damaged tails, and keeps the records whose sequence number is above

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/faults/ledger.hpp"
@@ -55,8 +56,8 @@ struct sizes {
 struct rig {
   rig(const std::string& name, sizes s, gateway_options g = {}, cloudsim_options c = {})
       : size(s),
-        sim(with_devices(c, s.devices)),
-        gw(broker.uri(), sim.aes_port(), with_devices(g, s.devices)) {
+        sim(with_devices(std::move(c), s.devices)),
+        gw(broker.uri(), sim.aes_port(), with_devices(std::move(g), s.devices)) {
     book.scenario = name;
   }
 
@@ -321,7 +322,7 @@ class tmpfs_mount {
 std::uintmax_t fill_leaving(const std::filesystem::path& file, std::uintmax_t slack) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return 0;
-  std::vector<char> chunk(64 * 1024, 'f');
+  std::vector<char> chunk(std::size_t{64} * 1024, 'f');
   std::uintmax_t size = 0;
   for (std::size_t len = chunk.size(); len > 0;) {
     const ssize_t n = ::write(fd, chunk.data(), len);
@@ -366,7 +367,7 @@ void disk_full(sizes z) {
   if (!fs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs on the queue directory: " << fs.error();
   ASSERT_TRUE(r.start_gateway());
   const auto filler = r.gw.queue_dir() / "filler";
-  ASSERT_GT(fill_leaving(filler, 256 * 1024), 0u);
+  ASSERT_GT(fill_leaving(filler, std::uintmax_t{256} * 1024), 0u);
   r.start_publisher();
 
   // The error is reported: one log line, the metric, and readiness.

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gateway/bridge/durable_queue.hpp"
@@ -32,7 +33,7 @@ struct e2e_setup {
   explicit e2e_setup(int devices, gateway_options gopts = {}, mosquitto_fixture::options mopts = {})
       : broker(mopts),
         sim({.devices = devices}),
-        gateway(broker.uri(), sim.aes_port(), with_devices(gopts, devices)) {}
+        gateway(broker.uri(), sim.aes_port(), with_devices(std::move(gopts), devices)) {}
 
   static gateway_options with_devices(gateway_options o, int devices) {
     o.devices = devices;

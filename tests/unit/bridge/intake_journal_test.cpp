@@ -14,6 +14,7 @@ namespace {
 
 std::vector<std::uint64_t> seqs(const std::vector<journal_record>& records) {
   std::vector<std::uint64_t> out;
+  out.reserve(records.size());
   for (const auto& r : records) out.push_back(r.seq);
   return out;
 }
