@@ -138,7 +138,12 @@ struct durable_queue::impl {
   std::deque<pending_insert> inserts;  // sorted by id
   maintenance maint;
   std::deque<task> tasks;
+  // after_inserts(): like tasks, but an insert held for disk space holds them too (they promise "committed").
+  std::deque<task> settles;
   std::uint64_t inserts_submitted = 0, inserts_taken = 0, maint_submitted = 0, maint_taken = 0;
+  // Inserts committed or failed for good; a batch held for disk space counts when it is finally written
+  // (inserts_taken counts it at every attempt).
+  std::uint64_t inserts_done = 0;
   std::uint64_t write_errors = 0;
   std::error_code last_error;
   bool failing = false;  // the last commit attempt failed
@@ -196,13 +201,17 @@ struct durable_queue::impl {
   bool has_work() const {
     if (!inserts.empty()) return true;
     if (!maint.empty() && !backoff) return true;
+    if (settle_ready()) return true;
     return !tasks.empty() && tasks.front().inserts_barrier <= inserts_taken &&
            tasks.front().maint_barrier <= maint_taken;
   }
 
+  // The first after_inserts() callback may run: every insert before it is committed or failed for good.
+  bool settle_ready() const { return !settles.empty() && settles.front().inserts_barrier <= inserts_done; }
+
   // Work that does not wait for company (queue_options::ack_linger): all but a few deletes.
   bool has_urgent_work() const {
-    if (!inserts.empty() || !tasks.empty()) return true;
+    if (!inserts.empty() || !tasks.empty() || settle_ready()) return true;
     if (backoff) return false;
     return !maint.attempts.empty() || !maint.moves.empty() || maint.deletes.size() >= opt.ack_batch;
   }
@@ -366,6 +375,7 @@ struct durable_queue::impl {
       } else {
         held = 0;  // failed for good (other error, or closing): completed below with the error
       }
+      inserts_done += batch.size();  // 0 when held: the batch went back
       if (maint_rc != SQLITE_OK) {
         if (maint_rc != rc) note_failure(maint_rc);
         if (!stop) {
@@ -398,6 +408,13 @@ struct durable_queue::impl {
              tasks.front().maint_barrier <= maint_taken) {
         auto t = std::move(tasks.front());
         tasks.pop_front();
+        lk.unlock();
+        t.fn();
+        lk.lock();
+      }
+      while (settle_ready()) {
+        auto t = std::move(settles.front());
+        settles.pop_front();
         lk.unlock();
         t.fn();
         lk.lock();
@@ -718,7 +735,7 @@ void durable_queue::after_inserts(std::function<void()> fn) {
   {
     std::lock_guard lk(d.mu);
     if (d.closed || d.stop) return;
-    d.tasks.push_back(impl::task{d.inserts_submitted, 0, std::move(fn)});
+    d.settles.push_back(impl::task{d.inserts_submitted, 0, std::move(fn)});
   }
   d.cv.notify_one();
 }

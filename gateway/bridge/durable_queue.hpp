@@ -168,7 +168,8 @@ class durable_queue {
   void flush();
 
   // Runs `fn` on the writer thread once every insert submitted before the call has been committed or has
-  // failed (or is held for disk space, as flush()). Keep it short, as a completion. Dropped after close().
+  // failed for good; unlike flush(), not while one is held for disk space. Keep it short, as a completion.
+  // Dropped at close().
   void after_inserts(std::function<void()> fn);
 
   // The highest queued_message::intake_seq committed before this open (0 if none): the journal records

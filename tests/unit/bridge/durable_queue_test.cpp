@@ -633,6 +633,31 @@ TEST_F(BridgeQueueTest, DiskFullHoldsMessagesUntilSpaceReturns) {
 }
 
 // close() while the disk is still full fails what is held (each completion runs once, with disk_full).
+// after_inserts promises "committed": while inserts wait for disk space it waits too (flush() returns), and
+// it runs once they are written. The gateway advances the intake journal's watermark with it.
+TEST_F(BridgeQueueTest, AfterInsertsWaitsForInsertsHeldForDiskSpace) {
+  auto q = open();
+  std::error_code ec;
+  q->enqueue_sync(msg("d", "before"), ec);
+  ASSERT_FALSE(ec);
+  ASSERT_GT(q->set_max_page_count(1), 0u);
+  std::atomic<int> completed{0};
+  for (int i = 0; i < 50; ++i) {
+    q->enqueue(
+        msg("d", std::string(4000, 'x')), [&](std::uint64_t, std::error_code) { ++completed; }, ec);
+    ASSERT_FALSE(ec);
+  }
+  std::promise<int> ran;
+  q->after_inserts([&] { ran.set_value(completed.load()); });
+  auto done = ran.get_future();
+  q->flush();  // one more round: the inserts are held
+  ASSERT_GT(q->stats().held_for_space, 0u) << "the disk never filled";
+  EXPECT_EQ(done.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "ran while inserts before it were held";
+  q->set_max_page_count(0);  // space returns
+  EXPECT_EQ(done.get(), 50) << "ran before every earlier insert completed";
+}
+
 TEST_F(BridgeQueueTest, DiskFullHeldMessagesFailAtClose) {
   auto q = open();
   std::error_code ec;
