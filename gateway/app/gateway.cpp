@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <functional>
 #include <stdexcept>
@@ -229,11 +230,18 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
     on_mqtt_message(std::move(m), std::move(ack));
   });
   if (journal_) {
-    mqtt_->set_journal([j = journal_](const mqtt::inbound_message& m) -> std::uint64_t {
+    // Paho thread. A failing journal (disk full, I/O) is logged when it starts and when it ends, not per
+    // message; gw_intake_journal_failures_total counts each.
+    mqtt_->set_journal([j = journal_, failing = std::make_shared<std::atomic<bool>>(false)](
+                           const mqtt::inbound_message& m) -> std::uint64_t {
       std::error_code jec;
       const auto seq = j->append(m.topic, m.payload, jec);
-      if (!seq)
-        spdlog::debug("intake journal: not written ({}); the delivery waits for the queue", jec.message());
+      if (!seq && !failing->exchange(true)) {
+        spdlog::warn("intake journal: writing failed ({}); deliveries wait for the queue (mqtt.max_unstored)",
+                     jec.message());
+      } else if (seq && failing->load(std::memory_order_relaxed) && failing->exchange(false)) {
+        spdlog::info("intake journal: writing works again");
+      }
       return seq;
     });
   }

@@ -215,6 +215,67 @@ TEST(MqttClient, UnstoredWindowBoundsDeliveriesAwaitingTheirStore) {
   for (auto& a : held) a.stored();
 }
 
+// The journal hook (gateway: bridge::intake_journal): a delivery it made durable does not wait in the
+// max_unstored window (1 here) but counts against max_backlog (2); one it could not journal (returns 0) waits
+// in max_unstored as before. The hook sees every delivery first, in order, and its number reaches the
+// handler.
+TEST(MqttClient, JournaledDeliveriesAreBoundedByMaxBacklogNotByTheUnstoredWindow) {
+  mosquitto_fixture broker;
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  auto opts = options_for(broker, "gw-journal");
+  opts.store_timeout = 60s;
+  opts.max_unstored = 1;
+  opts.max_backlog = 2;
+  client c(ioc.get_executor(), opts);
+  std::atomic<std::uint64_t> next_seq{1};
+  std::atomic<bool> journal_works{true};
+  c.set_journal([&](const inbound_message& m) -> std::uint64_t {
+    EXPECT_EQ(m.journal_seq, 0u);
+    return journal_works.load() ? next_seq++ : 0;
+  });
+  std::vector<std::string> got;
+  std::vector<std::uint64_t> seqs;
+  std::vector<store_ack> held;
+  bool up = false;
+  c.set_message_handler([&](inbound_message m, store_ack ack) {
+    got.push_back(m.payload);
+    seqs.push_back(m.journal_seq);
+    held.push_back(std::move(ack));
+  });
+  c.set_connection_handler([&](bool u, const std::string&) { up = u; });
+  c.subscribe("j/#", 1);
+  c.start();
+  ASSERT_TRUE(run_until(ioc, [&] { return up; }));
+  ASSERT_TRUE(broker.wait_for_log("gw-journal 1 j/#", 10s));
+  const auto pub =
+      test::run_command("printf '1\\n2\\n3\\n4\\n' | mosquitto_pub -h 127.0.0.1 -p " +
+                        std::to_string(broker.port()) + " -i journal-publisher -q 1 -t j/a -l 2>&1");
+  ASSERT_EQ(pub.status, 0) << pub.output;
+
+  // Two journaled deliveries pass the max_unstored window of 1; the third waits for max_backlog.
+  ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 2; }));
+  ioc.run_for(300ms);  // bounded observation: the third must not come while two journaled ones are unstored
+  EXPECT_EQ(got.size(), 2u);
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(c.stats().journaled_unstored, 2u);
+  EXPECT_EQ(c.stats().unstored, 0u);
+  // The journal fails from now on: the third comes once a place frees, unjournaled, and holds the window
+  // of 1.
+  journal_works = false;
+  held[0].stored();
+  ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 3; }));
+  ioc.run_for(300ms);
+  EXPECT_EQ(got.size(), 3u) << "an unjournaled delivery waits in max_unstored (1)";
+  EXPECT_EQ(seqs.back(), 0u);
+  EXPECT_EQ(c.stats().unstored, 1u);
+  held[2].stored();
+  ASSERT_TRUE(run_until(ioc, [&] { return got.size() == 4; }));
+  EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4"}));
+  EXPECT_EQ(c.stats().journaled, 2u);
+  for (auto& a : held) a.stored();
+}
+
 TEST(MqttClient, StoreTimeoutLetsDeliveryContinueAndIsCounted) {
   mosquitto_fixture broker;
   boost::asio::io_context ioc;
