@@ -166,6 +166,13 @@ std::vector<journal_record> intake_journal::take_recovered() {
   return std::exchange(recovered_, {});
 }
 
+bool intake_journal::empty(int index) {
+  if (::ftruncate(fd_[index], 0) != 0) return false;
+  size_[index] = 0;
+  last_seq_[index] = 0;
+  return true;
+}
+
 std::uint64_t intake_journal::append(std::string_view topic, std::string_view payload, std::error_code& ec) {
   ec.clear();
   if (broken_) {
@@ -179,10 +186,12 @@ std::uint64_t intake_journal::append(std::string_view topic, std::string_view pa
     return 0;
   }
   const int other = 1 - current_;
-  if (size_[current_] >= opts_.rotate_bytes && last_seq_[other] <= stored_through_.load()) {
-    if (::ftruncate(fd_[other], 0) == 0) {
-      size_[other] = 0;
-      last_seq_[other] = 0;
+  const std::uint64_t settled = stored_through_.load();
+  if (size_[current_] >= opts_.reset_bytes && last_seq_[current_] <= settled) {
+    empty(current_);  // everything in it is stored: start it over (the other one is older, so settled too)
+    if (size_[other] != 0) empty(other);
+  } else if (size_[current_] >= opts_.rotate_bytes && last_seq_[other] <= settled) {
+    if (empty(other)) {
       current_ = other;
       rotations_.fetch_add(1, std::memory_order_relaxed);
     }  // else: keep appending to the current file and try again next time

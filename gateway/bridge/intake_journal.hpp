@@ -13,10 +13,12 @@
 // same transaction as the insert (durable_queue, schema v2), and on the next start the records above it are
 // replayed (recovered()).
 //
-// Files: two, `intake-journal.0` and `intake-journal.1` in queue.dir. Appends go to the current one; once it
-// holds rotate_bytes the journal switches to the other, emptying it first, but only when every record in it
-// has been settled (stored_through()); otherwise it keeps appending to the current one. So the files hold at
-// most the unsettled records plus rotate_bytes each.
+// Files: two, `intake-journal.0` and `intake-journal.1` in queue.dir. Appends go to the current one. Once it
+// holds reset_bytes and every record in it has been settled (stored_through()), it is emptied and reused (the
+// usual case: the queue keeps up, and the journal stays that small). Once it holds rotate_bytes with records
+// still unsettled, the journal switches to the other file, emptying it first, but only when every record in
+// that one has been settled; otherwise it keeps appending to the current one. So the files hold at most the
+// unsettled records plus rotate_bytes each, which matters on a small queue.dir.
 //
 // Record, little-endian: u32 body length, u64 sequence number (> 0, increasing), u32 topic length, u64
 // check, then the body (topic bytes, payload bytes). The check is FNV-1a 64 over the sequence number, the
@@ -75,7 +77,8 @@ class intake_journal {
  public:
   struct options {
     std::filesystem::path dir;                            // queue.dir; must exist
-    std::uint64_t rotate_bytes = std::uint64_t{8} << 20;  // see "Files" above
+    std::uint64_t rotate_bytes = std::uint64_t{1} << 20;  // see "Files" above
+    std::uint64_t reset_bytes = std::uint64_t{64} << 10;  // ditto
   };
 
   // Opens (creating) both files, cuts damaged tails, and keeps the records whose sequence number is above
@@ -104,6 +107,7 @@ class intake_journal {
 
  private:
   explicit intake_journal(options opts);
+  bool empty(int index);  // truncates file `index` to 0 bytes; false (and unchanged) if that fails
 
   options opts_;
   int fd_[2] = {-1, -1};

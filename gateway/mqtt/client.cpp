@@ -383,8 +383,10 @@ class client::impl : public std::enable_shared_from_this<impl> {
     }
     if (!done) {
       spdlog::warn(
-          "mqtt: message on {} not stored within {} ms; taking the next one (this one is acknowledged)",
-          m->get_topic(), opts_.store_timeout.count());
+          "mqtt: the queue took no delivery within {} ms; taking the next one (the message on {} is "
+          "acknowledged and {})",
+          opts_.store_timeout.count(), m->get_topic(),
+          journaled ? "in the intake journal" : "not yet durable");
     }
   }
 

@@ -192,6 +192,27 @@ TEST_F(IntakeJournalTest, RotatesOnlyOverSettledRecords) {
   EXPECT_EQ(seqs(again->take_recovered()), (std::vector<std::uint64_t>{3, 4, 5, 6}));
 }
 
+// The usual case: the queue keeps up, every record is settled soon, and the current file is started over once
+// it holds reset_bytes, so the journal stays small (a 4 MiB queue.dir in tests/faults DiskFullOnQueueDir).
+TEST_F(IntakeJournalTest, AFullySettledFileIsStartedOverAtResetBytes) {
+  std::error_code ec;
+  auto j = intake_journal::open({dir_, 1000, 100}, 0, ec);
+  ASSERT_TRUE(j) << ec.message();
+  const std::string payload(40, 'x');  // 65-byte records
+  append(*j, "t", payload);            // 1
+  append(*j, "t", payload);            // 2: 130 bytes, unsettled
+  append(*j, "t", payload);            // 3: nothing settled, so no reset
+  EXPECT_EQ(size(0), 3 * 65u);
+  j->stored_through(3);
+  EXPECT_EQ(append(*j, "t", payload), 4u);  // the file started over: only record 4
+  EXPECT_EQ(size(0), 65u);
+  EXPECT_EQ(size(1), 0u);
+  EXPECT_EQ(j->stats().rotations, 0u);
+  j.reset();
+  auto again = open(0);
+  EXPECT_EQ(seqs(again->take_recovered()), (std::vector<std::uint64_t>{4}));
+}
+
 TEST_F(IntakeJournalTest, AnOversizedMessageIsRefusedAndNothingIsWritten) {
   auto j = open(0);
   std::error_code ec;
