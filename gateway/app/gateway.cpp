@@ -601,19 +601,19 @@ void gateway::replay_intake_journal() {
     m.payload = std::move(r.payload);
     m.qos = config_.mqtt.qos;
     m.journal_seq = r.seq;
-    ++counters_.journal_replayed;
     on_mqtt_message(std::move(m), mqtt::store_ack{});
   }
-}
-
-void gateway::settle_journal(std::uint64_t seq) {
-  if (!journal_ || seq == 0) return;
-  queue_->after_inserts([j = journal_, seq] { j->stored_through(seq); });
 }
 
 void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
   ++counters_.mqtt_received;
   const std::uint64_t seq = msg.journal_seq;
+  // Not stored: the broker may forget it (rejected), and so may the journal once the inserts before it are
+  // written (a journal file is emptied only when all its records are settled).
+  auto give_up = [this, seq](mqtt::store_ack& a) {
+    a.rejected();
+    if (journal_ && seq != 0) queue_->after_inserts([j = journal_, seq] { j->stored_through(seq); });
+  };
   // Even while stopping, a delivered message is stored: the broker already has our PUBACK for it.
   std::error_code ec;
   auto route = router_->route(msg.topic, ec);
@@ -625,8 +625,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
   if (ec == bridge::error::no_route) {
     ++counters_.unrouted;
     spdlog::debug("route: no route for topic {}", msg.topic);
-    ack.rejected();
-    settle_journal(seq);
+    give_up(ack);
     return;
   }
   std::string reason;
@@ -637,8 +636,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
     // A device of another shard (a template route matched): that instance stores and delivers it.
     ++counters_.other_shard;
     spdlog::debug("route: topic {} belongs to device {} of another shard", msg.topic, route.device_id);
-    ack.rejected();
-    settle_journal(seq);
+    give_up(ack);
     return;
   } else {
     q.device_id = route.device_id;
@@ -652,8 +650,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
       reason = bridge::oversize_reason(q.payload.size(), config_.cloud.max_payload);
     } else if (q.payload.empty() && config_.cloud.drop_empty_payloads) {
       ++counters_.empty_dropped;
-      ack.rejected();
-      settle_journal(seq);
+      give_up(ack);
       return;
     }
   }
@@ -684,8 +681,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
     queue_->store_dead_letter(std::move(q), reason, 0, wall_ms(), done, ec);
     if (ec) {
       ++counters_.enqueue_refused;
-      shared_ack->rejected();
-      settle_journal(seq);
+      give_up(*shared_ack);
     }
     return;
   }
@@ -694,8 +690,7 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
     // reject_new / disk cap: counted by the queue per reason; the broker already has our PUBACK (design.md
     // §2).
     ++counters_.enqueue_refused;
-    shared_ack->rejected();
-    settle_journal(seq);
+    give_up(*shared_ack);
     return;
   }
   ++counters_.enqueued;

@@ -41,12 +41,11 @@ struct gateway_counters {
   std::uint64_t unrouted = 0;  // no route matched: counted, acknowledged, not stored (design.md §2)
   std::uint64_t dead_lettered_at_entry = 0;  // unknown device, bad topic, oversize, not JSON
   std::uint64_t enqueued = 0;
-  std::uint64_t enqueue_refused = 0;   // queue limits (reject_new, disk cap) or storage errors
-  std::uint64_t delivered = 0;         // cloud answered 2.xx
-  std::uint64_t dead_lettered = 0;     // cloud rejected permanently
-  std::uint64_t empty_dropped = 0;     // cloud.drop_empty_payloads
-  std::uint64_t other_shard = 0;       // routed to a device another shard serves: acknowledged, not stored
-  std::uint64_t journal_replayed = 0;  // intake journal records queued at start (received before a stop)
+  std::uint64_t enqueue_refused = 0;  // queue limits (reject_new, disk cap) or storage errors
+  std::uint64_t delivered = 0;        // cloud answered 2.xx
+  std::uint64_t dead_lettered = 0;    // cloud rejected permanently
+  std::uint64_t empty_dropped = 0;    // cloud.drop_empty_payloads
+  std::uint64_t other_shard = 0;      // routed to a device another shard serves: acknowledged, not stored
 };
 
 struct device_runtime {
@@ -152,8 +151,6 @@ class gateway {
   void take_stored();
   void open_intake_journal();
   void replay_intake_journal();
-  // A journaled delivery that will not reach the writer is settled once the inserts before it are.
-  void settle_journal(std::uint64_t seq);
   // `dev` may have durable messages to offer: it joins the round robin, and free slots are handed out.
   void feed(device_runtime& dev);
   void dispatch();

@@ -136,7 +136,7 @@ gateway_report collect_report(gateway& gw, steady::time_point started, std::opti
     r.journal_on = true;
     r.journal_records = js->appended;
     r.journal_failures = js->append_failures;
-    r.journal_replayed = c.journal_replayed;
+    r.journal_replayed = js->recovered;  // all of them are queued at start
   }
   r.in_flight = gw.in_flight();
   r.in_flight_cap = gw.cfg().cloud.max_in_flight;

@@ -201,7 +201,11 @@ struct durable_queue::impl {
   bool has_work() const {
     if (!inserts.empty()) return true;
     if (!maint.empty() && !backoff) return true;
-    if (settle_ready()) return true;
+    return settle_ready() || task_ready();
+  }
+
+  // The first run_task() function may run: what was submitted before it has been through a round.
+  bool task_ready() const {
     return !tasks.empty() && tasks.front().inserts_barrier <= inserts_taken &&
            tasks.front().maint_barrier <= maint_taken;
   }
@@ -404,21 +408,20 @@ struct durable_queue::impl {
         if (p.done) p.done(p.id, p.skip ? std::error_code{} : ec);
       }
       lk.lock();
-      while (!tasks.empty() && tasks.front().inserts_barrier <= inserts_taken &&
-             tasks.front().maint_barrier <= maint_taken) {
-        auto t = std::move(tasks.front());
-        tasks.pop_front();
-        lk.unlock();
-        t.fn();
-        lk.lock();
-      }
-      while (settle_ready()) {
-        auto t = std::move(settles.front());
-        settles.pop_front();
-        lk.unlock();
-        t.fn();
-        lk.lock();
-      }
+      run_ready(lk, tasks, [&] { return task_ready(); });
+      run_ready(lk, settles, [&] { return settle_ready(); });
+    }
+  }
+
+  // Runs, in order and without the lock, the callbacks at the front of `q` while `ready()` says so.
+  template <class Ready>
+  void run_ready(std::unique_lock<std::mutex>& lk, std::deque<task>& q, Ready ready) {
+    while (ready()) {
+      auto t = std::move(q.front());
+      q.pop_front();
+      lk.unlock();
+      t.fn();
+      lk.lock();
     }
   }
 

@@ -94,7 +94,7 @@ struct result {
 // The load process's MQTT client (e2e_mqtt_load --client): lean by default, paho with --load paho.
 const char* g_load = "lean";
 
-// The burst knobs (--broker-queue, --max-unstored, --pause-cloud).
+// The burst and intake knobs (--broker-queue, --max-unstored, --max-backlog, --journal, --pause-cloud).
 struct burst_options {
   std::size_t broker_queue = 100000;
   std::uint64_t max_unstored = 0;
@@ -276,9 +276,8 @@ int main(int argc, char** argv) {
   std::string latency_csv;
   const char* usage =
       "usage: e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] [--latency-seconds S] "
-      "[--latency-csv FILE] [--load lean|paho] [--broker-queue N] [--max-unstored N] [--max-backlog N] "
-      "[--journal 0|1]\n"
-      "[--pause-cloud 0|1]\n";
+      "[--latency-csv FILE] [--load lean|paho]\n"
+      "       [--broker-queue N] [--max-unstored N] [--max-backlog N] [--journal 0|1] [--pause-cloud 0|1]\n";
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "--help" || k == "-h") {
