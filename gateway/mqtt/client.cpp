@@ -254,7 +254,8 @@ class client::impl : public std::enable_shared_from_this<impl> {
 
   message_handler on_message_;
   connection_handler on_connection_;
-  journal_hook journal_;  // called on the Paho thread; set before start()
+  journal_hook journal_;                 // called on the Paho thread; set before start()
+  intake_thread_hook on_intake_thread_;  // ditto
 
  private:
   // RAII count of running Paho callbacks; false if the client is closing and the callback must return at
@@ -344,6 +345,12 @@ class client::impl : public std::enable_shared_from_this<impl> {
   void on_paho_message(const ::mqtt::const_message_ptr& m) {
     callback_scope scope(*this);
     if (closing_.load() || !m) return;
+    // Once per thread and client (Paho's receive thread may outlive a client and serve the next one).
+    static thread_local std::uint64_t intake_thread_of = 0;
+    if (intake_thread_of != serial_) {
+      intake_thread_of = serial_;
+      if (on_intake_thread_) on_intake_thread_();
+    }
     inbound_message msg{m->get_topic(), m->get_payload_str(), m->get_qos(), m->is_retained(),
                         m->is_duplicate()};
     if (journal_) msg.journal_seq = journal_(msg);
@@ -526,6 +533,11 @@ class client::impl : public std::enable_shared_from_this<impl> {
   ::mqtt::async_client cli_;
   ::mqtt::token_ptr disconnect_token_;
   std::atomic<bool> closing_{false};
+  // Tells clients apart for the intake-thread hook (an address may be reused by the next client).
+  const std::uint64_t serial_ = [] {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+  }();
 
   mutable std::mutex mutex_;  // guards the members below
   std::condition_variable idle_cv_;
@@ -596,6 +608,9 @@ void client::set_connection_handler(connection_handler handler) {
 }
 void client::set_journal(journal_hook hook) {
   impl_->journal_ = std::move(hook);
+}
+void client::set_intake_thread_hook(intake_thread_hook hook) {
+  impl_->on_intake_thread_ = std::move(hook);
 }
 void client::subscribe(std::string filter, int qos) {
   impl_->subscribe(std::move(filter), qos);

@@ -138,6 +138,9 @@ class client {
   // Called on the Paho thread with each delivery before it is handed on: returns a sequence number > 0 once
   // the message is durable (inbound_message::journal_seq), or 0 if it could not make it so.
   using journal_hook = std::function<std::uint64_t(const inbound_message&)>;
+  // Called on Paho's receive thread before the first delivery it makes (again if Paho ever delivers from a
+  // new thread): the intake thread, for the owner's thread priorities (app::gateway, mqtt.intake_priority).
+  using intake_thread_hook = std::function<void()>;
   // connected == true on every (re)connect (after subscriptions were sent); false with Paho's cause when
   // lost.
   using connection_handler = std::function<void(bool connected, const std::string& cause)>;
@@ -155,6 +158,8 @@ class client {
   void set_connection_handler(connection_handler handler);
   // Install before start(); see "The acknowledgement window" above.
   void set_journal(journal_hook hook);
+  // Install before start().
+  void set_intake_thread_hook(intake_thread_hook hook);
 
   // Adds a subscription kept for the client's lifetime: sent now if connected, and on every (re)connect.
   // qos 1 or 2. Thread-safe.

@@ -121,6 +121,19 @@ TEST(MqttClient, ReceivesThousandQos1MessagesInOrderThroughTheLoop) {
     ack.stored();
   });
   c.set_connection_handler([&](bool up, const std::string&) { connects += up ? 1 : 0; });
+  // The intake-thread hook runs once, on Paho's thread, before that thread's first delivery (which the
+  // journal hook sees first).
+  std::atomic<int> intake_hooks{0};
+  std::atomic<int> journaled_before_hook{0};
+  std::thread::id intake_thread;
+  c.set_intake_thread_hook([&] {
+    intake_thread = std::this_thread::get_id();
+    ++intake_hooks;
+  });
+  c.set_journal([&](const inbound_message&) -> std::uint64_t {
+    if (intake_hooks.load() == 0) ++journaled_before_hook;
+    return 0;  // not journaled: the unstored window applies, as without a journal
+  });
   c.subscribe("sensors/#", 1);
   c.start();
   ASSERT_TRUE(run_until(ioc, [&] { return connects == 1; }));
@@ -139,6 +152,9 @@ TEST(MqttClient, ReceivesThousandQos1MessagesInOrderThroughTheLoop) {
   EXPECT_FALSE(wrong_thread);
   EXPECT_EQ(c.stats().messages, 1000u);
   EXPECT_EQ(c.stats().store_timeouts, 0u);
+  EXPECT_EQ(intake_hooks.load(), 1);
+  EXPECT_EQ(journaled_before_hook.load(), 0);
+  EXPECT_NE(intake_thread, loop_thread);
 }
 
 TEST(MqttClient, NextMessageWaitsUntilThePreviousIsStored) {
