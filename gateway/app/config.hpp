@@ -87,6 +87,9 @@ struct mqtt_config {
   // max_unstored - 1 of them (gateway/mqtt/client.hpp).
   std::uint64_t max_unstored = 64;
   std::uint64_t max_backlog = 16384;  // journaled deliveries not yet in the queue (memory, not loss)
+  // Intake priority: the gateway's threads other than Paho's receive thread run this many nice steps above it
+  // (0: off). Raised nice values cannot be lowered again without privilege, hence restart-only.
+  std::uint64_t intake_priority = 5;
   std::string status_topic = "mqtt-coap-gateway/${clientId}/status";  // resolved: ${clientId} replaced
   mqtt_tls_config tls;
 };

@@ -73,6 +73,7 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b) 
   cmp("mqtt.store_timeout", m.store_timeout, n.store_timeout);
   cmp("mqtt.max_unstored", m.max_unstored, n.max_unstored);
   cmp("mqtt.max_backlog", m.max_backlog, n.max_backlog);
+  cmp("mqtt.intake_priority", m.intake_priority, n.intake_priority);
   cmp("mqtt.status_topic", m.status_topic, n.status_topic);
   cmp("mqtt.tls.ca_file", m.tls.ca_file, n.tls.ca_file);
   cmp("mqtt.tls.cert_file", m.tls.cert_file, n.tls.cert_file);

@@ -584,6 +584,7 @@ void parse_mqtt(reporter& r, load_state& st, const YAML::Node& node, mqtt_config
                std::chrono::minutes(10));
   set_uint(m, r, "max_unstored", c.max_unstored, 1, 100000);
   set_uint(m, r, "max_backlog", c.max_backlog, 1, 10'000'000ULL);
+  set_uint(m, r, "intake_priority", c.intake_priority, 0, 19);
   // While a delivery waits for its store, Paho's receive thread reads nothing, PINGRESP included.
   if (c.store_timeout >= c.keep_alive) {
     r.error(m.get("store_timeout").value_or(node), m.path("store_timeout"),

@@ -15,6 +15,7 @@
 #include "gateway/bridge/payload.hpp"
 #include "gateway/coap/message.hpp"
 #include "gateway/crypto/hex.hpp"
+#include "gateway/util/thread_priority.hpp"
 
 namespace gw::app {
 
@@ -243,6 +244,30 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
         spdlog::info("intake journal: writing works again");
       }
       return seq;
+    });
+  }
+  if (config_.mqtt.intake_priority > 0) {
+    // Paho thread, before its first delivery: every other thread of the process (the loop that routes and
+    // delivers, the queue's writer, Paho's send thread...) and those they start later run intake_priority
+    // nice steps above the thread that reads the broker. On a saturated host the broker's backlog then
+    // moves into the durable queue first, before the broker's per-client queue overflows, and delivery
+    // catches up after (docs/architecture.md, "Threads": intake priority).
+    mqtt_->set_intake_thread_hook([delta = static_cast<int>(config_.mqtt.intake_priority)] {
+      std::error_code nec;
+      const int own = util::thread_nice(0, nec);
+      if (nec) {
+        spdlog::warn("mqtt: intake priority: cannot read the receive thread's nice value: {}", nec.message());
+        return;
+      }
+      const auto r = util::raise_other_threads_nice(own + delta);
+      if (r.failed > 0) {
+        spdlog::warn("mqtt: intake priority: {} thread(s) kept their priority: {}", r.failed,
+                     r.first_error.message());
+      }
+      if (r.reniced + r.kept > 0) {
+        spdlog::info("mqtt: intake priority: {} other thread(s) run at nice {}, the broker's reader at {}",
+                     r.reniced + r.kept, std::min(own + delta, 19), own);
+      }
     });
   }
   mqtt_->set_connection_handler([this](bool connected, const std::string& cause) {

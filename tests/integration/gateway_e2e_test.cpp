@@ -5,12 +5,14 @@
 // resends. These are the default-run sizes; the issue's full sizes (the 150,000 burst against Debian's
 // default max_queued_messages, gateway_e2e_long_test.cpp) carry the label long.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -158,6 +160,11 @@ TEST(GatewayE2e, BrokerRestartMidStreamGatewayResubscribesNothingLost) {
   EXPECT_TRUE(s.gateway.wait_for_log("mqtt: connection lost", 5s)) << s.gateway.output();
   std::cout << "broker restart: " << report << "\n";
   EXPECT_EQ(s.gateway.stop(), 0) << s.gateway.output();
+  // Paho reconnects on the receive thread it had: intake priority was set up once (docs/architecture.md).
+  const auto log = s.gateway.output();
+  const auto first = log.find("mqtt: intake priority: ");
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("mqtt: intake priority: ", first + 1), std::string::npos) << log;
 }
 
 // SIGKILL mid-stream (issue #6): what the gateway had accepted is delivered after the restart, in order.
@@ -253,6 +260,75 @@ TEST(GatewayE2e, JournalRecordsLeftByACrashAreDeliveredAtStartOnce) {
   EXPECT_EQ(s.gateway.output().find("intake journal:"), std::string::npos) << "replayed twice:\n"
                                                                            << s.gateway.output();
   EXPECT_EQ(check_delivery(s.sim.records(), devices, 0, 10).first_deliveries, 10u);
+}
+
+// Each thread of process `pid`: its name (comm) and nice value (field 19 of /proc/<pid>/task/<tid>/stat).
+std::vector<std::pair<std::string, int>> thread_nices(int pid) {
+  std::vector<std::pair<std::string, int>> out;
+  const auto dir = std::filesystem::path("/proc") / std::to_string(pid) / "task";
+  for (const auto& t : std::filesystem::directory_iterator(dir)) {
+    std::ifstream comm(t.path() / "comm");
+    std::ifstream stat(t.path() / "stat");
+    std::string name;
+    std::string line;
+    if (!std::getline(comm, name) || !std::getline(stat, line)) continue;  // the thread ended meanwhile
+    // After the ")" that closes the name: field 3 (state) onwards; nice is field 19.
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i < 19 && rest >> field; ++i) {
+    }
+    int nice = 0;
+    if (rest >> nice) out.emplace_back(name, nice);
+  }
+  return out;
+}
+
+std::string describe(const std::vector<std::pair<std::string, int>>& threads) {
+  std::string s;
+  for (const auto& [name, nice] : threads) s += name + "=" + std::to_string(nice) + " ";
+  return s;
+}
+
+// mqtt.intake_priority (default 5): once the first delivery arrives, Paho's receive thread is the only one
+// left at the nice value the gateway started with; every other thread runs 5 steps above it.
+TEST(GatewayE2e, IntakePriorityLeavesOnlyTheBrokerReaderAtTheStartingNiceValue) {
+  const int base = ::getpriority(PRIO_PROCESS, 0);  // the gateway inherits this thread's nice value
+  e2e_setup s(2);
+  s.gateway.start();
+  ASSERT_TRUE(s.gateway.wait_ready()) << s.gateway.output();
+  child_process pub;
+  start_publisher(pub, s.broker.uri(), 2, 0, 10);
+  ASSERT_TRUE(wait_published(pub, 20s)) << pub.output();
+  ASSERT_TRUE(s.gateway.wait_for_log("mqtt: intake priority: ", 10s)) << s.gateway.output();
+  const auto threads = thread_nices(s.gateway.pid());
+  int readers = 0;
+  for (const auto& [name, nice] : threads) {
+    if (name == "MQTTAsync_rcv") {  // Paho C names its receive thread so (Thread_set_name)
+      ++readers;
+      EXPECT_EQ(nice, base) << describe(threads);
+    } else {
+      EXPECT_EQ(nice, std::min(base + 5, 19)) << name << ": " << describe(threads);
+    }
+  }
+  EXPECT_EQ(readers, 1) << describe(threads);
+  EXPECT_GE(threads.size(), 4u) << describe(threads);  // the loop, the queue's writer, Paho's two
+  EXPECT_EQ(check_delivery(wait_for_first_deliveries(s.sim, 2, 0, 10, 20s), 2, 0, 10).first_deliveries, 10u);
+  EXPECT_EQ(s.gateway.stop(), 0) << s.gateway.output();
+}
+
+TEST(GatewayE2e, IntakePriorityZeroLeavesEveryThreadAlone) {
+  const int base = ::getpriority(PRIO_PROCESS, 0);
+  e2e_setup s(1, {.intake_priority = 0});
+  s.gateway.start();
+  ASSERT_TRUE(s.gateway.wait_ready()) << s.gateway.output();
+  child_process pub;
+  start_publisher(pub, s.broker.uri(), 1, 0, 5);
+  ASSERT_TRUE(wait_published(pub, 20s)) << pub.output();
+  ASSERT_EQ(check_delivery(wait_for_first_deliveries(s.sim, 1, 0, 5, 20s), 1, 0, 5).first_deliveries, 5u);
+  const auto threads = thread_nices(s.gateway.pid());
+  for (const auto& [name, nice] : threads) EXPECT_EQ(nice, base) << name << ": " << describe(threads);
+  EXPECT_EQ(s.gateway.output().find("intake priority"), std::string::npos);
+  EXPECT_EQ(s.gateway.stop(), 0) << s.gateway.output();
 }
 
 // queue.max_messages_per_device 20, cloud silent: 100 messages for one device fill its queue.

@@ -55,6 +55,9 @@ void gateway_process::write_config(const std::string& mqtt_uri, std::uint16_t cl
     << "  reconnect_max: 2s\n"
     << (options_.max_unstored > 0 ? "  max_unstored: " + std::to_string(options_.max_unstored) + "\n" : "")
     << (options_.max_backlog > 0 ? "  max_backlog: " + std::to_string(options_.max_backlog) + "\n" : "")
+    << (options_.intake_priority >= 0
+            ? "  intake_priority: " + std::to_string(options_.intake_priority) + "\n"
+            : "")
     << "cloud:\n"
     << "  mode: " << options_.mode << "\n"
     << "  address: 127.0.0.1\n"

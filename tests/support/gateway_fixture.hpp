@@ -28,6 +28,7 @@ struct gateway_options {
   std::string mqtt_protocol = "5";  // mqtt.protocol: "5" (the default) or "3.1.1"
   std::uint64_t max_unstored = 0;   // mqtt.max_unstored; 0 leaves the gateway's default
   std::uint64_t max_backlog = 0;    // mqtt.max_backlog; 0 leaves the gateway's default
+  int intake_priority = -1;         // mqtt.intake_priority; -1 leaves the gateway's default
   std::string intake_journal{};     // queue.intake_journal: "true", "false", or empty for the default
   // Route: sensors/+device/#rest -> device a1B2c3D4e5F/${device}, cloud topic
   // /${productKey}/${deviceName}/user/${rest}. Extra YAML route lines (each "- { from: ..., device: ..., to:

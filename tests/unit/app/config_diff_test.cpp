@@ -143,14 +143,15 @@ TEST(AppConfigDiff, RoutesComparedByContentAndOrder) {
 TEST(AppConfigDiff, RestartOnlyKeysAreNamedAndKeepTheirRunningValue) {
   const yaml a;
   yaml b;
-  b.mqtt = "mqtt:\n  uri: tcp://127.0.0.1:1884\n  client_id: gw-b\n";
+  b.mqtt = "mqtt:\n  uri: tcp://127.0.0.1:1884\n  client_id: gw-b\n  intake_priority: 0\n";
   b.rest = "queue:\n  dir: /tmp/other\nhealth:\n  http: \"127.0.0.1:0\"\nlog:\n  level: debug\n";
   b.cloud += "  auth:\n    rate_per_s: 5\n  max_payload: 2000\n  max_in_flight: 100\n";
   const config running = a.load();
   const config fresh = b.load();
   const auto d = diff_config(running, fresh);
-  EXPECT_THAT(d.restart_only, ElementsAre("mqtt.uri", "mqtt.client_id", "mqtt.status_topic",
-                                          "cloud.auth.rate_per_s", "queue.dir", "health.http"));
+  EXPECT_THAT(d.restart_only,
+              ElementsAre("mqtt.uri", "mqtt.client_id", "mqtt.intake_priority", "mqtt.status_topic",
+                          "cloud.auth.rate_per_s", "queue.dir", "health.http"));
   EXPECT_TRUE(d.log_changed);
   EXPECT_THAT(d.other_keys, ElementsAre("cloud.max_payload", "cloud.max_in_flight"));
   EXPECT_EQ(d.unchanged, 3u);  // none of these touches a session
@@ -166,8 +167,8 @@ TEST(AppConfigDiff, RestartOnlyKeysAreNamedAndKeepTheirRunningValue) {
   EXPECT_EQ(merged.log.level, log_level::debug);
   // After the merge only the applied keys differ: a second reload of the same file reports nothing new.
   EXPECT_THAT(diff_config(merged, fresh).restart_only,
-              ElementsAre("mqtt.uri", "mqtt.client_id", "mqtt.status_topic", "cloud.auth.rate_per_s",
-                          "queue.dir", "health.http"));
+              ElementsAre("mqtt.uri", "mqtt.client_id", "mqtt.intake_priority", "mqtt.status_topic",
+                          "cloud.auth.rate_per_s", "queue.dir", "health.http"));
   EXPECT_TRUE(diff_config(merged, merge_reloadable(merged, fresh)).nothing_to_apply());
 }
 

@@ -51,6 +51,7 @@ TEST(AppConfigExample, LoadsWithDocumentedDefaults) {
   EXPECT_EQ(c.mqtt.qos, 1);
   EXPECT_EQ(c.mqtt.protocol, mqtt_protocol::v5);
   EXPECT_EQ(c.mqtt.receive_maximum, 65535u);
+  EXPECT_EQ(c.mqtt.intake_priority, 5u);
   EXPECT_FALSE(c.mqtt.clean_session);
   EXPECT_EQ(c.mqtt.status_topic, "mqtt-coap-gateway/mqtt-coap-gateway/status");
   EXPECT_EQ(c.cloud.region, "cn-shanghai");
@@ -283,6 +284,16 @@ TEST(AppConfigErrors, HostileInputsAreRefusedNotCrashing) {
 TEST(AppConfigErrors, StoreTimeoutMustBeShorterThanKeepAlive) {
   EXPECT_THAT(errors_of(minimal_device + "mqtt:\n  keep_alive: 5s\n  store_timeout: 5s\n"),
               ElementsAre("gateway.yaml:7:18: mqtt.store_timeout: must be shorter than keep_alive"));
+}
+
+TEST(AppConfigErrors, IntakePriorityIsANiceStepFromZeroToNineteen) {
+  EXPECT_THAT(errors_of(minimal_device + "mqtt:\n  intake_priority: 20\n"),
+              ElementsAre("gateway.yaml:6:20: mqtt.intake_priority: value \"20\" out of range [0, 19]"));
+  EXPECT_THAT(errors_of(minimal_device + "mqtt:\n  intake_priority: -1\n"),
+              ElementsAre(HasSubstr("mqtt.intake_priority: ")));
+  EXPECT_EQ(load_config_from_string(minimal_device + "mqtt:\n  intake_priority: 0\n", "g.yaml")
+                .mqtt.intake_priority,
+            0u);
 }
 
 TEST(AppConfigErrors, LongClientIdIsRefused) {
