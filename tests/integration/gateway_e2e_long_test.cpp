@@ -5,9 +5,11 @@
 // 65535 (mqtt.receive_maximum): Mosquitto then keeps the backlog in its in-flight window for the gateway, not
 // in the 1000-message per-client queue it drops from; and because the intake journal (queue.intake_journal)
 // acknowledges each delivery once it is in the journal file, without waiting for the queue's SQLite round
-// trip, so the gateway reads the broker as fast as Paho can. With mqtt.protocol "3.1.1" (Mosquitto's
-// max_inflight_messages 20) the same run lost 6,153 of 150,000; without the journal, on a host where the
-// broker outruns that round trip, 20-50 % (docs/benchmarks.md). Not in the default run: under the
+// trip, so the gateway reads the broker as fast as Paho can; and because of intake priority
+// (mqtt.intake_priority): the gateway's other threads run at a higher nice value, so on these two shared
+// cores Paho's reader is not starved by the gateway's own delivery and cloudsim. With mqtt.protocol "3.1.1"
+// (Mosquitto's max_inflight_messages 20) the same run lost 6,153 of 150,000; without the journal, on a host
+// where the broker outruns that round trip, 20-50 % (docs/benchmarks.md). Not in the default run: under the
 // sanitizers the gateway is several times slower than the broker. The bursts publish
 // through e2e_mqtt_load's lean client, which publishes ~1.4x as fast as its Paho one on this machine: as fast
 // as the broker takes them, as the issue asks.

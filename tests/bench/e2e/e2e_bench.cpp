@@ -22,6 +22,8 @@
 //             [--max-unstored N]     (the gateway's mqtt.max_unstored; default: the gateway's own)
 //             [--max-backlog N]      (the gateway's mqtt.max_backlog; default: the gateway's own)
 //             [--journal 0|1]        (the gateway's queue.intake_journal; default: the gateway's own, on)
+//             [--intake-priority N]  (the gateway's mqtt.intake_priority, 0..19; default: the gateway's own,
+//             5)
 //             [--pause-cloud 1]      (cloudsim is stopped (SIGSTOP) while the load publishes: the gateway's
 //                                     intake alone, MQTT -> durable queue; delivery follows)
 // Prints a Markdown table (docs/benchmarks.md). Exit status 1 if a run lost messages.
@@ -94,12 +96,14 @@ struct result {
 // The load process's MQTT client (e2e_mqtt_load --client): lean by default, paho with --load paho.
 const char* g_load = "lean";
 
-// The burst and intake knobs (--broker-queue, --max-unstored, --max-backlog, --journal, --pause-cloud).
+// The burst and intake knobs (--broker-queue, --max-unstored, --max-backlog, --journal, --intake-priority,
+// --pause-cloud).
 struct burst_options {
   std::size_t broker_queue = 100000;
   std::uint64_t max_unstored = 0;
   std::uint64_t max_backlog = 0;
-  std::string journal{};  // "", "true", "false"
+  std::string journal{};     // "", "true", "false"
+  int intake_priority = -1;  // -1: the gateway's default
   bool pause_cloud = false;
 };
 burst_options g_burst;
@@ -116,6 +120,7 @@ result run_gateway(const std::string& mode, int devices, long long messages) {
                                 .mode = mode,
                                 .max_unstored = g_burst.max_unstored,
                                 .max_backlog = g_burst.max_backlog,
+                                .intake_priority = g_burst.intake_priority,
                                 .intake_journal = g_burst.journal,
                                 .ack_timeout = "2s"});
   gw.start();
@@ -201,7 +206,9 @@ added_latency_result added_latency(int seconds, const std::string& csv_path) {
   const long long messages = 1000LL * seconds + kWarmUp;
   gw::test::mosquitto_fixture broker;
   gw::test::cloudsim_process sim({.devices = 100});
-  gw::test::gateway_process gw(broker.uri(), sim.aes_port(), {.devices = 100, .ack_timeout = "2s"});
+  gw::test::gateway_process gw(
+      broker.uri(), sim.aes_port(),
+      {.devices = 100, .intake_priority = g_burst.intake_priority, .ack_timeout = "2s"});
   gw.start();
   if (!gw.wait_ready(120s)) throw std::runtime_error("gateway not ready:\n" + gw.output());
   const auto times_file =
@@ -277,7 +284,8 @@ int main(int argc, char** argv) {
   const char* usage =
       "usage: e2e_bench [--messages M] [--devices 1,100,1000] [--modes plain,aes] [--latency-seconds S] "
       "[--latency-csv FILE] [--load lean|paho]\n"
-      "       [--broker-queue N] [--max-unstored N] [--max-backlog N] [--journal 0|1] [--pause-cloud 0|1]\n";
+      "       [--broker-queue N] [--max-unstored N] [--max-backlog N] [--journal 0|1] [--intake-priority N]\n"
+      "       [--pause-cloud 0|1]\n";
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "--help" || k == "-h") {
@@ -314,6 +322,8 @@ int main(int argc, char** argv) {
         g_burst.max_backlog = std::stoull(v);
       } else if (k == "--journal") {
         g_burst.journal = std::stoi(v) != 0 ? "true" : "false";
+      } else if (k == "--intake-priority") {
+        g_burst.intake_priority = std::stoi(v);
       } else if (k == "--pause-cloud") {
         g_burst.pause_cloud = std::stoi(v) != 0;
       } else {
