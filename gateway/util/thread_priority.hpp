@@ -5,9 +5,10 @@
 // the value is per thread, and a new thread inherits its creator's). Any thread may raise a thread's nice
 // value (lower its priority); lowering it needs CAP_SYS_NICE or RLIMIT_NICE, so a value once raised stays.
 //
-// The gateway uses it for intake priority (gw::mqtt::client_options and app::gateway): the thread that takes
-// deliveries from the broker keeps its nice value, every other thread of the process runs some steps above
-// it, so that on a saturated host the scheduler gives the intake the larger share (docs/architecture.md).
+// The gateway uses it for intake priority (gw::mqtt::client's intake-thread hook, app::gateway): the thread
+// that takes deliveries from the broker keeps its nice value, every other thread of the process runs some
+// steps above it, so that on a saturated host the scheduler gives the intake the larger share
+// (docs/architecture.md).
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,8 +48,10 @@ inline renice_result raise_other_threads_nice(int target) {
   renice_result r;
   const pid_t self = this_thread_id();
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task", ec)) {
-    const std::string name = entry.path().filename().string();
+  // Incremented with an error_code: this runs on Paho's thread, where nothing may throw.
+  for (std::filesystem::directory_iterator it("/proc/self/task", ec), last; !ec && it != last;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     char* end = nullptr;
     const long tid = std::strtol(name.c_str(), &end, 10);
     if (end == name.c_str() || *end != '\0' || tid == self) continue;
