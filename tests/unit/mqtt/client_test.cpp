@@ -167,7 +167,7 @@ TEST(MqttClient, NextMessageWaitsUntilThePreviousIsStored) {
   std::vector<std::string> got;
   std::vector<store_ack> held;
   bool up = false;
-  c.set_message_handler([&](inbound_message m, store_ack ack) {
+  c.set_message_handler([&](const inbound_message& m, store_ack ack) {
     got.push_back(m.payload);
     held.push_back(std::move(ack));
   });
@@ -204,7 +204,7 @@ TEST(MqttClient, UnstoredWindowBoundsDeliveriesAwaitingTheirStore) {
   std::vector<std::string> got;
   std::vector<store_ack> held;
   bool up = false;
-  c.set_message_handler([&](inbound_message m, store_ack ack) {
+  c.set_message_handler([&](const inbound_message& m, store_ack ack) {
     got.push_back(m.payload);
     held.push_back(std::move(ack));
   });
@@ -254,7 +254,7 @@ TEST(MqttClient, JournaledDeliveriesAreBoundedByMaxBacklogNotByTheUnstoredWindow
   std::vector<std::uint64_t> seqs;
   std::vector<store_ack> held;
   bool up = false;
-  c.set_message_handler([&](inbound_message m, store_ack ack) {
+  c.set_message_handler([&](const inbound_message& m, store_ack ack) {
     got.push_back(m.payload);
     seqs.push_back(m.journal_seq);
     held.push_back(std::move(ack));
@@ -301,7 +301,7 @@ TEST(MqttClient, StoreTimeoutLetsDeliveryContinueAndIsCounted) {
   client c(ioc.get_executor(), opts);
   std::vector<store_ack> held;  // never completed
   bool up = false;
-  c.set_message_handler([&](inbound_message, store_ack ack) { held.push_back(std::move(ack)); });
+  c.set_message_handler([&](const inbound_message&, store_ack ack) { held.push_back(std::move(ack)); });
   c.set_connection_handler([&](bool u, const std::string&) { up = u; });
   c.subscribe("s/#", 1);
   c.start();
@@ -322,7 +322,7 @@ TEST(MqttClient, BrokerRestartReconnectsAndDeliversWhatWasPublishedMeanwhile) {
   std::vector<std::string> got;
   int ups = 0;
   int downs = 0;
-  c.set_message_handler([&](inbound_message m, store_ack ack) {
+  c.set_message_handler([&](const inbound_message& m, store_ack ack) {
     got.push_back(m.payload);
     ack.stored();
   });
@@ -342,6 +342,7 @@ TEST(MqttClient, BrokerRestartReconnectsAndDeliversWhatWasPublishedMeanwhile) {
   broker.stop();
   ASSERT_TRUE(run_until(ioc, [&] { return downs == 1; }));
   std::vector<::mqtt::delivery_token_ptr> pending;
+  pending.reserve(50);
   for (int i = 0; i < 50; ++i)
     pending.push_back(pub.cli.publish("r/x", "during-" + std::to_string(i), 1, false));
   broker.start();
@@ -363,7 +364,7 @@ TEST(MqttClient, UnsubscribeNowOrOnTheNextConnect) {
   client c(ioc.get_executor(), options_for(broker, "gw-unsub"));
   int ups = 0;
   int downs = 0;
-  c.set_message_handler([&](inbound_message, store_ack ack) { ack.stored(); });
+  c.set_message_handler([&](const inbound_message&, store_ack ack) { ack.stored(); });
   c.set_connection_handler([&](bool up, const std::string&) { (up ? ups : downs) += 1; });
   c.subscribe("a/#", 1);
   c.subscribe("b/#", 1);
@@ -395,7 +396,7 @@ TEST(MqttClient, ResubscribesWhenTheBrokerLostItsState) {
   client c(ioc.get_executor(), options_for(broker, "gw-resub"));
   std::vector<std::string> got;
   int ups = 0;
-  c.set_message_handler([&](inbound_message m, store_ack ack) {
+  c.set_message_handler([&](const inbound_message& m, store_ack ack) {
     got.push_back(m.payload);
     ack.stored();
   });
@@ -542,7 +543,7 @@ struct suback_rig {
   suback_rig(int version, std::function<std::uint8_t(const std::string&)> verdict, const std::string& id,
              const std::function<void(client_options&)>& tune = {})
       : broker(version, std::move(verdict)), c(ioc.get_executor(), options(version, id, tune)) {
-    c.set_message_handler([](inbound_message, store_ack ack) { ack.stored(); });
+    c.set_message_handler([](const inbound_message&, store_ack ack) { ack.stored(); });
     c.set_connection_handler([this](bool up, const std::string&) { ups += up ? 1 : 0; });
   }
   client_options options(int version, const std::string& id,
@@ -643,7 +644,7 @@ TEST_P(MqttClientSession, KeepsMessagesPublishedWhileAway) {
     auto work = boost::asio::make_work_guard(ioc);
     client c(ioc.get_executor(), opts);
     bool up = false;
-    c.set_message_handler([&](inbound_message m, store_ack ack) {
+    c.set_message_handler([&](const inbound_message& m, store_ack ack) {
       got.push_back(m.payload);
       ack.stored();
     });
@@ -661,7 +662,7 @@ TEST_P(MqttClientSession, KeepsMessagesPublishedWhileAway) {
   boost::asio::io_context ioc;
   auto work = boost::asio::make_work_guard(ioc);
   client c(ioc.get_executor(), opts);
-  c.set_message_handler([&](inbound_message m, store_ack ack) {
+  c.set_message_handler([&](const inbound_message& m, store_ack ack) {
     got.push_back(m.payload);
     ack.stored();
   });
@@ -701,7 +702,7 @@ TEST(MqttClient, DebianDefaultQueueLimitDropsTheBacklogBeyondIt) {
   auto work = boost::asio::make_work_guard(ioc);
   client c(ioc.get_executor(), opts);
   std::string last;
-  c.set_message_handler([&](inbound_message m, store_ack ack) {
+  c.set_message_handler([&](const inbound_message& m, store_ack ack) {
     ++got;
     last = m.payload;
     ack.stored();
