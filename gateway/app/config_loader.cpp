@@ -3,6 +3,7 @@
 // message`, and all problems are collected before one config_error is thrown. Secret values never enter a
 // message.
 
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
@@ -240,8 +241,9 @@ std::optional<std::uint64_t> as_uint(reporter& r, const YAML::Node& n, std::stri
   auto t = as_text(r, n, path, "an integer");
   if (!t) return std::nullopt;
   std::uint64_t v = 0;
-  const char* first = t->data();
-  const char* last = first + t->size();
+  const std::string& text = *t;
+  const char* first = text.data();
+  const char* last = first + text.size();
   auto [ptr, ec] = std::from_chars(first, last, v);
   if (t->empty() || ec == std::errc::invalid_argument || ptr != last) {
     r.error(n, path, "expected an integer, got " + quote(*t));
@@ -261,8 +263,9 @@ std::optional<double> as_double(reporter& r, const YAML::Node& n, std::string_vi
   auto t = as_text(r, n, path, "a number");
   if (!t) return std::nullopt;
   double v = 0;
-  const char* first = t->data();
-  const char* last = first + t->size();
+  const std::string& text = *t;
+  const char* first = text.data();
+  const char* last = first + text.size();
   auto [ptr, ec] = std::from_chars(first, last, v);
   if (t->empty() || ec != std::errc{} || ptr != last || !std::isfinite(v)) {
     r.error(n, path, "expected a number, got " + quote(*t));
@@ -435,6 +438,13 @@ struct load_state {
   std::vector<std::string> warnings;
 };
 
+// Zeroes a string's whole buffer (capacity, not only size) and empties it. Meant for moved-from strings too.
+void wipe(std::string& s) noexcept {
+  // NOLINTNEXTLINE(clang-analyzer-cplusplus.Move): a moved-from string is valid, and its buffer is the point
+  if (s.capacity() > 0) OPENSSL_cleanse(s.data(), s.capacity());
+  s.clear();
+}
+
 std::optional<std::string> read_secret_file(const std::filesystem::path& p, std::string& why) {
   std::ifstream in(p, std::ios::binary);
   if (!in) {
@@ -446,11 +456,13 @@ std::optional<std::string> read_secret_file(const std::filesystem::path& p, std:
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {
     data.append(buf, static_cast<std::size_t>(in.gcount()));
     if (data.size() > max_secret_file_bytes) {
-      secret wipe_me(std::move(data));
+      wipe(data);
+      OPENSSL_cleanse(buf, sizeof buf);  // the last chunk read
       why = quote(p.string()) + " is larger than 64 KiB";
       return std::nullopt;
     }
   }
+  OPENSSL_cleanse(buf, sizeof buf);
   if (!data.empty() && data.back() == '\n') data.pop_back();
   if (!data.empty() && data.back() == '\r') data.pop_back();
   return data;
@@ -514,7 +526,7 @@ bool resolve_secret(reporter& r, load_state& st, const YAML::Node& n, std::strin
       return false;
     }
     out = secret(std::move(*value));
-    secret wipe_me(std::move(*value));
+    wipe(*value);  // moved from, but a short secret's bytes stay in its own (SSO) buffer
     return true;
   }
   if (v.empty()) {
@@ -1009,15 +1021,17 @@ void parse_shard(reporter& r, const YAML::Node& node, std::optional<shard_config
   if (node.IsNull()) return;
   auto t = as_text(r, node, "shard", "\"i/n\"");
   if (!t) return;
-  auto slash = t->find('/');
+  const std::string& text = *t;
+  auto slash = text.find('/');
   unsigned i = 0;
   unsigned n = 0;
   bool ok = slash != std::string::npos && slash > 0;
   if (ok) {
-    auto [p1, e1] = std::from_chars(t->data(), t->data() + slash, i);
-    auto [p2, e2] = std::from_chars(t->data() + slash + 1, t->data() + t->size(), n);
-    ok = e1 == std::errc{} && p1 == t->data() + slash && e2 == std::errc{} && p2 == t->data() + t->size() &&
-         slash + 1 < t->size();
+    const char* end = text.data() + text.size();
+    auto [p1, e1] = std::from_chars(text.data(), text.data() + slash, i);
+    auto [p2, e2] = std::from_chars(text.data() + slash + 1, end, n);
+    ok = e1 == std::errc{} && p1 == text.data() + slash && e2 == std::errc{} && p2 == end &&
+         slash + 1 < text.size();
   }
   if (!ok) {
     r.error(node, "shard", "expected \"i/n\" (e.g. \"0/4\"), got " + quote(*t));
