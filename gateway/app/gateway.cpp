@@ -649,7 +649,16 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
 
   if (ec == bridge::error::no_route) {
     ++counters_.unrouted;
-    spdlog::debug("route: no route for topic {}", msg.topic);
+    // Typically a subscription the broker kept for the persistent session from an earlier configuration.
+    if (const auto v = unrouted_log_.occur(clock::now()); v.log) {
+      spdlog::warn(
+          "route: no route for topic {}: acknowledged and dropped (gw_messages_unrouted_total){}; more "
+          "within a minute are logged at debug",
+          msg.topic, v.held > 0 ? fmt::format(", {} more since the last warning", v.held) : std::string());
+    } else {
+      spdlog::debug("route: no route for topic {}", msg.topic);
+    }
+    last_unrouted_topic_ = msg.topic;
     give_up(ack);
     return;
   }
@@ -837,6 +846,10 @@ void gateway::arm_housekeeping() {
     if (ec || !*alive || stopped_) return;
     if (const auto n = queue_->expire(wall_ms()); n > 0)
       spdlog::warn("queue: {} message(s) expired (max_age)", n);
+    if (const auto n = unrouted_log_.flush(clock::now()); n > 0) {
+      spdlog::warn("route: {} more message(s) matched no route since the last warning (the last on {})", n,
+                   last_unrouted_topic_);
+    }
     log_summary();
     arm_housekeeping();
   });

@@ -32,6 +32,7 @@
 #include "gateway/session/auth_gate.hpp"
 #include "gateway/session/device_session.hpp"
 #include "gateway/util/handoff.hpp"
+#include "gateway/util/repeat_limiter.hpp"
 
 namespace gw::app {
 
@@ -198,6 +199,10 @@ class gateway {
   state_change_log state_log_;
   boost::asio::steady_timer state_log_timer_;
   bool state_log_armed_ = false;
+  // Unrouted messages: a warning at most once a minute, the rest at debug (issue #6); housekeeping reports
+  // what was held back.
+  util::repeat_limiter unrouted_log_{std::chrono::minutes(1)};
+  std::string last_unrouted_topic_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   // Completions of stores from the queue's writer thread, taken by the loop one run at a time
   // (take_stored). Shared with the completions, which may outlive *this.
