@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "gateway/app/config_mqtt.hpp"
+#include "gateway/app/subscription_record.hpp"
 #include "gateway/bridge/error.hpp"
 #include "gateway/bridge/payload.hpp"
 #include "gateway/coap/message.hpp"
@@ -274,8 +275,46 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
     mqtt_connected_ = connected;
     if (on_mqtt_connection) on_mqtt_connection(connected);
     if (!connected) spdlog::warn("mqtt: connection lost: {}", cause.empty() ? "unknown cause" : cause);
+    // A connect sends the pending UNSUBSCRIBEs before it reports (gw::mqtt::client): forget them now.
+    if (connected && !pending_unsubscriptions_.empty()) {
+      pending_unsubscriptions_.clear();
+      record_subscriptions();
+    }
   });
-  for (const auto& filter : wanted_subscriptions()) mqtt_->subscribe(filter, config_.mqtt.qos);
+  const std::vector<std::string> wanted = wanted_subscriptions();
+  for (const auto& filter : wanted) mqtt_->subscribe(filter, config_.mqtt.qos);
+  forget_stale_subscriptions(wanted);
+}
+
+void gateway::forget_stale_subscriptions(const std::vector<std::string>& wanted) {
+  const auto file = std::filesystem::path(config_.queue.dir) / "subscriptions";
+  std::error_code ec;
+  const auto previous = read_subscription_record(file, ec);
+  if (ec) {
+    spdlog::warn("mqtt: cannot read {}: {}; filters of an earlier configuration stay subscribed",
+                 file.string(), ec.message());
+  }
+  const auto stale =
+      previous ? stale_filters(*previous, config_.mqtt.client_id, wanted) : std::vector<std::string>{};
+  for (const auto& f : stale) {
+    spdlog::info("mqtt: unsubscribing {}: an earlier configuration subscribed to it, no route needs it now",
+                 f);
+    mqtt_->unsubscribe(f);  // sent on the next connect
+    pending_unsubscriptions_.push_back(f);
+  }
+  record_subscriptions();
+}
+
+void gateway::record_subscriptions() {
+  const auto file = std::filesystem::path(config_.queue.dir) / "subscriptions";
+  subscription_record r{config_.mqtt.client_id, mqtt_->subscriptions()};
+  r.filters.insert(r.filters.end(), pending_unsubscriptions_.begin(), pending_unsubscriptions_.end());
+  std::error_code ec;
+  write_subscription_record(file, r, ec);
+  if (ec) {
+    spdlog::warn("mqtt: cannot write {}: {}; a restart with fewer routes may leave their filters subscribed",
+                 file.string(), ec.message());
+  }
 }
 
 std::optional<bridge::router> gateway::make_router(const config& cfg, bridge::route_error& err) {
@@ -500,6 +539,14 @@ std::optional<reload_result> gateway::reload(config fresh, std::string& error) {
       mqtt_->subscribe(f, config_.mqtt.qos);
       result.subscribed.push_back(f);
     }
+  }
+  if (!result.subscribed.empty() || !result.unsubscribed.empty()) {
+    // While disconnected the UNSUBSCRIBEs wait for the next connect: keep them listed until then.
+    if (!mqtt_connected_) {
+      pending_unsubscriptions_.insert(pending_unsubscriptions_.end(), result.unsubscribed.begin(),
+                                      result.unsubscribed.end());
+    }
+    record_subscriptions();
   }
   return result;
 }

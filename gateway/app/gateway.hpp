@@ -148,6 +148,11 @@ class gateway {
   std::optional<bridge::router> make_router(const config& cfg, bridge::route_error& err);
   // The MQTT filters of the routes that can reach a device of this shard.
   std::vector<std::string> wanted_subscriptions() const;
+  // Start: unsubscribes the filters queue.dir/subscriptions lists for this client id that no route needs now
+  // (app/subscription_record.hpp), then records what the session will hold.
+  void forget_stale_subscriptions(const std::vector<std::string>& wanted);
+  // Writes queue.dir/subscriptions: the client's subscriptions and pending_unsubscriptions_.
+  void record_subscriptions();
   void on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack);
   void take_stored();
   void open_intake_journal();
@@ -203,6 +208,8 @@ class gateway {
   // what was held back.
   util::repeat_limiter unrouted_log_{std::chrono::minutes(1)};
   std::string last_unrouted_topic_;
+  // UNSUBSCRIBEs waiting for a connect: still listed in queue.dir/subscriptions until one sends them.
+  std::vector<std::string> pending_unsubscriptions_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   // Completions of stores from the queue's writer thread, taken by the loop one run at a time
   // (take_stored). Shared with the completions, which may outlive *this.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -115,34 +116,70 @@ TEST(GatewayBadInput, EachHandledAsDocumentedAndTheGatewayKeepsRunning) {
       << reason_by_topic["sensors/sensor-0000/a//b"];
 }
 
-// A message no route matches: the broker still holds a subscription of the persistent session from an earlier
-// configuration (the gateway cannot list and drop those at start). It is acknowledged, counted, and warned
-// about once; the rest of the minute's go to debug.
-TEST(GatewayBadInput, AMessageNoRouteMatchesIsCountedAndWarnedAboutOnce) {
-  mosquitto_fixture broker;
-  cloudsim_process sim({.devices = 1});
+// Runs a gateway with an extra route old/+device, stops it, and starts it again without that route: the
+// broker still holds the filter old/+ for the persistent session. With `forget_record` the gateway's record
+// of its subscriptions (queue.dir/subscriptions) is deleted in between, as if it had been lost.
+struct route_removed_between_runs {
+  explicit route_removed_between_runs(bool forget_record) {
+    o.extra_routes = {"- { from: \"old/+device\", device: \"" + pk +
+                      "/${device}\", to: \"/${productKey}/${deviceName}/user/old\" }"};
+    gw.rewrite_config(o);
+    gw.start();
+    EXPECT_TRUE(gw.wait_ready()) << gw.output();
+    EXPECT_EQ(gw.stop(), 0) << gw.output();
+    if (forget_record) std::filesystem::remove(gw.queue_dir() / "subscriptions");
+    o.extra_routes.clear();
+    gw.rewrite_config(o);
+    gw.start();
+    EXPECT_TRUE(gw.wait_ready()) << gw.output();
+  }
+  // Publishes three messages to old/sensor-0000, then one the route takes; true once that one arrived (the
+  // broker hands the session its messages in order, so the old ones were dealt with before).
+  bool publish_old_then_after() {
+    for (int i = 0; i < 3; ++i)
+      publish(broker, "old/sensor-0000", "-m '{\"old\":" + std::to_string(i) + "}'");
+    publish(broker, "sensors/sensor-0000/after", "-m '{\"after\":1}'");
+    const auto recs = sim.wait_for_records(1, 20s);
+    return recs.size() == 1 && recs[0].topic == "/" + pk + "/sensor-0000/user/after";
+  }
+
   const std::string pk = cloudsim_process::product_key;
+  mosquitto_fixture broker;
+  cloudsim_process sim{{.devices = 1}};
   gateway_options o{.devices = 1};
-  o.extra_routes = {"- { from: \"old/+device\", device: \"" + pk +
-                    "/${device}\", to: \"/${productKey}/${deviceName}/user/old\" }"};
-  gateway_process gw(broker.uri(), sim.aes_port(), o);
-  gw.start();
-  ASSERT_TRUE(gw.wait_ready()) << gw.output();
-  EXPECT_EQ(gw.stop(), 0) << gw.output();
+  gateway_process gw{broker.uri(), sim.aes_port(), o};
+};
 
-  o.extra_routes.clear();  // the route goes; the broker keeps its filter old/+ for the session
-  gw.rewrite_config(o);
-  gw.start();
-  ASSERT_TRUE(gw.wait_ready()) << gw.output();
-  for (int i = 0; i < 3; ++i) publish(broker, "old/sensor-0000", "-m '{\"old\":" + std::to_string(i) + "}'");
-  publish(broker, "sensors/sensor-0000/after", "-m '{\"after\":1}'");
-  const auto recs = sim.wait_for_records(1, 20s);
-  ASSERT_EQ(recs.size(), 1u);
-  EXPECT_EQ(recs[0].topic, "/" + pk + "/sensor-0000/user/after");
-  ASSERT_TRUE(gw.wait_for_log("unrouted 3,", 20s)) << gw.output();
-  EXPECT_EQ(gw.stop(), 0) << gw.output();
+// The gateway records the filters its session subscribed to; at the next start it unsubscribes those no route
+// needs any more, so the broker stops sending them (MQTT gives a client no list of its subscriptions).
+TEST(GatewayBadInput, ARouteRemovedBetweenRunsIsUnsubscribedAtTheNextStart) {
+  route_removed_between_runs s(false);
+  EXPECT_NE(s.gw.output().find("mqtt: unsubscribing old/+: an earlier configuration subscribed to it"),
+            std::string::npos)
+      << s.gw.output();
+  ASSERT_TRUE(s.publish_old_then_after());
+  const auto from = s.gw.output().size();
+  ASSERT_TRUE(s.gw.wait_for_log("unrouted 0,", 20s, from)) << s.gw.output();  // old/ no longer arrives
+  EXPECT_EQ(s.gw.stop(), 0) << s.gw.output();
+  // A third start has nothing left to unsubscribe.
+  s.gw.start();
+  ASSERT_TRUE(s.gw.wait_ready()) << s.gw.output();
+  EXPECT_EQ(s.gw.stop(), 0) << s.gw.output();
+  const auto log = s.gw.output();
+  const auto first = log.find("mqtt: unsubscribing old/+");
+  EXPECT_EQ(log.find("mqtt: unsubscribing old/+", first + 1), std::string::npos) << log;
+}
 
-  const auto log = gw.output();
+// Without the record the filter stays, and its messages are unrouted: acknowledged, counted, and warned about
+// once; the rest of the minute's go to debug.
+TEST(GatewayBadInput, AMessageNoRouteMatchesIsCountedAndWarnedAboutOnce) {
+  route_removed_between_runs s(true);
+  EXPECT_EQ(s.gw.output().find("mqtt: unsubscribing"), std::string::npos) << s.gw.output();
+  ASSERT_TRUE(s.publish_old_then_after());
+  ASSERT_TRUE(s.gw.wait_for_log("unrouted 3,", 20s)) << s.gw.output();
+  EXPECT_EQ(s.gw.stop(), 0) << s.gw.output();
+
+  const auto log = s.gw.output();
   const std::string warning = "route: no route for topic old/sensor-0000: acknowledged and dropped";
   const auto first = log.find(warning);
   EXPECT_NE(first, std::string::npos) << log;
