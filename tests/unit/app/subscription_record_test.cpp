@@ -50,7 +50,10 @@ TEST(SubscriptionRecord, DamagedOrHostileFilesAreRefusedWithBadMessage) {
            "", "not json", "{\"client_id\":\"gw\",\"filters\":[\"a/+\"", "[]", "{\"filters\":[]}",
            "{\"client_id\":7,\"filters\":[]}", "{\"client_id\":\"gw\",\"filters\":\"a/+\"}",
            "{\"client_id\":\"gw\",\"filters\":[\"a\",1]}", std::string("\0\xff\xfe{", 4),
-           std::string(100000, '[')}) {
+           std::string(100000, '['),
+           // Valid JSON nested a million deep: parsed, then refused (and destroyed without recursion).
+           "{\"client_id\":\"gw\",\"filters\":" + std::string(1000000, '[') + std::string(1000000, ']') +
+               "}"}) {
     write_text(file, text);
     std::error_code ec;
     EXPECT_FALSE(read_subscription_record(file, ec)) << text.substr(0, 40);
