@@ -7,23 +7,10 @@
 
 namespace gw::app {
 
-std::optional<subscription_record> read_subscription_record(const std::filesystem::path& file,
-                                                            std::error_code& ec) {
+std::optional<subscription_record> parse_subscription_record(std::string_view text, std::error_code& ec) {
   ec.clear();
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    std::error_code xec;
-    if (std::filesystem::exists(file, xec)) {
-      ec = std::make_error_code(std::errc::permission_denied);
-    } else if (xec) {
-      ec = xec;
-    }
-    return std::nullopt;  // none yet: ec clear
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
   // The file may be damaged or hostile: parse without exceptions, then check every field's type.
-  const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   const auto bad = [&] {
     ec = std::make_error_code(std::errc::bad_message);
     return std::nullopt;
@@ -41,16 +28,38 @@ std::optional<subscription_record> read_subscription_record(const std::filesyste
   return r;
 }
 
+std::string encode_subscription_record(const subscription_record& record) {
+  const nlohmann::json j = {{"client_id", record.client_id}, {"filters", record.filters}};
+  // Invalid UTF-8 is replaced, not thrown: a filter came from the operator's file as bytes.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::optional<subscription_record> read_subscription_record(const std::filesystem::path& file,
+                                                            std::error_code& ec) {
+  ec.clear();
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::error_code xec;
+    if (std::filesystem::exists(file, xec)) {
+      ec = std::make_error_code(std::errc::permission_denied);
+    } else if (xec) {
+      ec = xec;
+    }
+    return std::nullopt;  // none yet: ec clear
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_subscription_record(text.str(), ec);
+}
+
 void write_subscription_record(const std::filesystem::path& file, const subscription_record& record,
                                std::error_code& ec) {
   ec.clear();
-  const nlohmann::json j = {{"client_id", record.client_id}, {"filters", record.filters}};
   auto tmp = file;
   tmp += ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    // Invalid UTF-8 in a filter is replaced, not thrown: the config loader accepted the filter as bytes.
-    out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    out << encode_subscription_record(record);
     out.flush();
     if (!out) {
       out.close();

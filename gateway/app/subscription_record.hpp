@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -21,6 +22,13 @@ struct subscription_record {
   std::string client_id;
   std::vector<std::string> filters;
 };
+
+// The record in `text`, the file's contents; nullopt with std::errc::bad_message when it is not one. Any
+// bytes are safe (fuzzed: tests/fuzz/subscription_record_fuzz.cpp).
+std::optional<subscription_record> parse_subscription_record(std::string_view text, std::error_code& ec);
+
+// The file's contents for `record` (one line of JSON); parse_subscription_record reads it back unchanged.
+std::string encode_subscription_record(const subscription_record& record);
 
 // The record in `file`; nullopt when there is none (ec clear) or it cannot be read or parsed (ec set: the
 // reason, e.g. std::errc::bad_message for a malformed file).

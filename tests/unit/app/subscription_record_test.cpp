@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/fuzz/corpus_replay.hpp"
+#include "tests/fuzz/subscription_record_check.hpp"
 #include "tests/support/process.hpp"
 
 namespace gw::app {
@@ -75,6 +77,18 @@ TEST(SubscriptionRecord, StaleFiltersAreThoseOfThisClientNoRouteWants) {
   EXPECT_TRUE(stale_filters(prev, "gw-1", {"old/+", "sensors/+/#", "gone/#"}).empty());
   // Another client id's session is another session: nothing of it is ours to unsubscribe.
   EXPECT_TRUE(stale_filters(prev, "gw-2", {}).empty());
+}
+
+// The subscription_record fuzz target's property over its seed corpus (tests/fuzz/).
+TEST(SubscriptionRecordCorpusReplay, EveryCorpusFileKeepsTheContracts) {
+  EXPECT_GE(gw::fuzz::replay_corpus(GW_SUBSCRIPTION_RECORD_CORPUS_DIR, fuzz::check_subscription_record), 6u);
+}
+
+TEST(SubscriptionRecordCorpusReplay, TheCheckPassesAGoodRecordAndARefusal) {
+  const std::string good = encode_subscription_record({"gw", {"a/+"}});
+  EXPECT_TRUE(
+      fuzz::check_subscription_record({reinterpret_cast<const std::uint8_t*>(good.data()), good.size()}));
+  EXPECT_TRUE(fuzz::check_subscription_record({}));  // refused with bad_message: fine
 }
 
 }  // namespace
