@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <filesystem>
 #include <functional>
 #include <stdexcept>
 #include <unordered_set>
@@ -28,6 +29,11 @@ using clock = std::chrono::steady_clock;
 // at a time (NSTART 1, per-device order); the window saves a queue lookup per message and bounds what one
 // stalled device holds of cloud.max_in_flight.
 constexpr std::size_t offer_window = 8;
+
+// The record of the broker session's filters (subscription_record.hpp), next to the queue.
+std::filesystem::path subscription_file(const config& c) {
+  return std::filesystem::path(c.queue.dir) / "subscriptions";
+}
 
 std::int64_t wall_ms() {
   using namespace std::chrono;
@@ -287,7 +293,7 @@ gateway::gateway(boost::asio::io_context& io, config cfg)
 }
 
 void gateway::forget_stale_subscriptions(const std::vector<std::string>& wanted) {
-  const auto file = std::filesystem::path(config_.queue.dir) / "subscriptions";
+  const auto file = subscription_file(config_);
   std::error_code ec;
   const auto previous = read_subscription_record(file, ec);
   if (ec) {
@@ -306,7 +312,7 @@ void gateway::forget_stale_subscriptions(const std::vector<std::string>& wanted)
 }
 
 void gateway::record_subscriptions() {
-  const auto file = std::filesystem::path(config_.queue.dir) / "subscriptions";
+  const auto file = subscription_file(config_);
   subscription_record r{config_.mqtt.client_id, mqtt_->subscriptions()};
   r.filters.insert(r.filters.end(), pending_unsubscriptions_.begin(), pending_unsubscriptions_.end());
   std::error_code ec;
@@ -696,7 +702,8 @@ void gateway::on_mqtt_message(mqtt::inbound_message msg, mqtt::store_ack ack) {
 
   if (ec == bridge::error::no_route) {
     ++counters_.unrouted;
-    // Typically a subscription the broker kept for the persistent session from an earlier configuration.
+    // E.g. a removed route's filter that the broker keeps for the session while its record was lost
+    // (forget_stale_subscriptions).
     if (const auto v = unrouted_log_.occur(clock::now()); v.log) {
       spdlog::warn(
           "route: no route for topic {}: acknowledged and dropped (gw_messages_unrouted_total){}; more "
