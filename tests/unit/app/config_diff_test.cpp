@@ -39,6 +39,7 @@ struct yaml {
 
 std::vector<std::string> ids(const std::vector<device_change>& changes) {
   std::vector<std::string> out;
+  out.reserve(changes.size());
   for (const auto& c : changes) out.push_back(c.id);
   return out;
 }
