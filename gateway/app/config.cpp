@@ -33,10 +33,14 @@ secret::~secret() {
   wipe();
 }
 
+void wipe_string(std::string& s) noexcept {
+  // NOLINTNEXTLINE(clang-analyzer-cplusplus.Move): a moved-from string is valid, and its buffer is the point
+  if (s.capacity() > 0) OPENSSL_cleanse(s.data(), s.capacity());
+  s.clear();
+}
+
 void secret::wipe() noexcept {
-  // Wipe the whole buffer (capacity, not only size): earlier contents may linger past the current length.
-  if (value_.capacity() > 0) OPENSSL_cleanse(value_.data(), value_.capacity());
-  value_.clear();
+  wipe_string(value_);
 }
 
 std::string_view to_string(cloud_mode m) noexcept {

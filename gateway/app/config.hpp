@@ -20,6 +20,10 @@ namespace gw::app {
 // A secret (device secret, MQTT password) whose bytes are wiped (OPENSSL_cleanse) when it is destroyed or
 // moved from. It has no stream operator and no implicit conversion, so it cannot reach a log line by
 // accident.
+// Zeroes a string's whole buffer (capacity, not only size: earlier contents may linger past the current
+// length, and a moved-from short string keeps its bytes in its own buffer) and empties it.
+void wipe_string(std::string& s) noexcept;
+
 class secret {
  public:
   secret() = default;

@@ -438,13 +438,6 @@ struct load_state {
   std::vector<std::string> warnings;
 };
 
-// Zeroes a string's whole buffer (capacity, not only size) and empties it. Meant for moved-from strings too.
-void wipe(std::string& s) noexcept {
-  // NOLINTNEXTLINE(clang-analyzer-cplusplus.Move): a moved-from string is valid, and its buffer is the point
-  if (s.capacity() > 0) OPENSSL_cleanse(s.data(), s.capacity());
-  s.clear();
-}
-
 std::optional<std::string> read_secret_file(const std::filesystem::path& p, std::string& why) {
   std::ifstream in(p, std::ios::binary);
   if (!in) {
@@ -456,7 +449,7 @@ std::optional<std::string> read_secret_file(const std::filesystem::path& p, std:
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {
     data.append(buf, static_cast<std::size_t>(in.gcount()));
     if (data.size() > max_secret_file_bytes) {
-      wipe(data);
+      wipe_string(data);
       OPENSSL_cleanse(buf, sizeof buf);  // the last chunk read
       why = quote(p.string()) + " is larger than 64 KiB";
       return std::nullopt;
@@ -526,7 +519,7 @@ bool resolve_secret(reporter& r, load_state& st, const YAML::Node& n, std::strin
       return false;
     }
     out = secret(std::move(*value));
-    wipe(*value);  // moved from, but a short secret's bytes stay in its own (SSO) buffer
+    wipe_string(*value);  // moved from, but a short secret's bytes stay in its own (SSO) buffer
     return true;
   }
   if (v.empty()) {

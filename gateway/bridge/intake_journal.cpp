@@ -166,7 +166,7 @@ std::vector<journal_record> intake_journal::take_recovered() {
   return std::exchange(recovered_, {});
 }
 
-bool intake_journal::empty(int index) {
+bool intake_journal::truncate_file(int index) {
   if (::ftruncate(fd_[index], 0) != 0) return false;
   size_[index] = 0;
   last_seq_[index] = 0;
@@ -188,10 +188,11 @@ std::uint64_t intake_journal::append(std::string_view topic, std::string_view pa
   const int other = 1 - current_;
   const std::uint64_t settled = stored_through_.load();
   if (size_[current_] >= opts_.reset_bytes && last_seq_[current_] <= settled) {
-    empty(current_);  // everything in it is stored: start it over (the other one is older, so settled too)
-    if (size_[other] != 0) empty(other);
+    truncate_file(
+        current_);  // everything in it is stored: start it over (the other one is older, so settled too)
+    if (size_[other] != 0) truncate_file(other);
   } else if (size_[current_] >= opts_.rotate_bytes && last_seq_[other] <= settled) {
-    if (empty(other)) {
+    if (truncate_file(other)) {
       current_ = other;
       rotations_.fetch_add(1, std::memory_order_relaxed);
     }  // else: keep appending to the current file and try again next time

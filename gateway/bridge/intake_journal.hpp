@@ -107,7 +107,7 @@ class intake_journal {
 
  private:
   explicit intake_journal(options opts);
-  bool empty(int index);  // truncates file `index` to 0 bytes; false (and unchanged) if that fails
+  bool truncate_file(int index);  // truncates file `index` to 0 bytes; false (and unchanged) if that fails
 
   options opts_;
   int fd_[2] = {-1, -1};

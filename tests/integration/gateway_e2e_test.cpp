@@ -5,20 +5,19 @@
 // resends. These are the default-run sizes; the full sizes (the 150,000 burst against Debian's
 // default max_queued_messages, gateway_e2e_long_test.cpp) carry the label long.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "gateway/bridge/durable_queue.hpp"
 #include "gateway/bridge/intake_journal.hpp"
+#include "gateway/util/thread_priority.hpp"
 #include "tests/integration/health_gateway_env.hpp"  // http_request
 #include "tests/support/cloudsim_fixture.hpp"
 #include "tests/support/gateway_fixture.hpp"
@@ -262,23 +261,16 @@ TEST(GatewayE2e, JournalRecordsLeftByACrashAreDeliveredAtStartOnce) {
   EXPECT_EQ(check_delivery(s.sim.records(), devices, 0, 10).first_deliveries, 10u);
 }
 
-// Each thread of process `pid`: its name (comm) and nice value (field 19 of /proc/<pid>/task/<tid>/stat).
+// Each thread of process `pid`: its name (/proc/<pid>/task/<tid>/comm) and nice value.
 std::vector<std::pair<std::string, int>> thread_nices(int pid) {
   std::vector<std::pair<std::string, int>> out;
   const auto dir = std::filesystem::path("/proc") / std::to_string(pid) / "task";
   for (const auto& t : std::filesystem::directory_iterator(dir)) {
     std::ifstream comm(t.path() / "comm");
-    std::ifstream stat(t.path() / "stat");
     std::string name;
-    std::string line;
-    if (!std::getline(comm, name) || !std::getline(stat, line)) continue;  // the thread ended meanwhile
-    // After the ")" that closes the name: field 3 (state) onwards; nice is field 19.
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    std::string field;
-    for (int i = 3; i < 19 && rest >> field; ++i) {
-    }
-    int nice = 0;
-    if (rest >> nice) out.emplace_back(name, nice);
+    std::error_code ec;
+    const int nice = util::thread_nice(std::stoi(t.path().filename().string()), ec);
+    if (std::getline(comm, name) && !ec) out.emplace_back(name, nice);  // else the thread ended meanwhile
   }
   return out;
 }
@@ -292,7 +284,9 @@ std::string describe(const std::vector<std::pair<std::string, int>>& threads) {
 // mqtt.intake_priority (default 5): once the first delivery arrives, Paho's receive thread is the only one
 // left at the nice value the gateway started with; every other thread runs 5 steps above it.
 TEST(GatewayE2e, IntakePriorityLeavesOnlyTheBrokerReaderAtTheStartingNiceValue) {
-  const int base = ::getpriority(PRIO_PROCESS, 0);  // the gateway inherits this thread's nice value
+  std::error_code ec;
+  const int base = util::thread_nice(0, ec);  // the gateway inherits this thread's nice value
+  ASSERT_FALSE(ec) << ec.message();
   e2e_setup s(2);
   s.gateway.start();
   ASSERT_TRUE(s.gateway.wait_ready()) << s.gateway.output();
@@ -317,7 +311,9 @@ TEST(GatewayE2e, IntakePriorityLeavesOnlyTheBrokerReaderAtTheStartingNiceValue) 
 }
 
 TEST(GatewayE2e, IntakePriorityZeroLeavesEveryThreadAlone) {
-  const int base = ::getpriority(PRIO_PROCESS, 0);
+  std::error_code ec;
+  const int base = util::thread_nice(0, ec);
+  ASSERT_FALSE(ec) << ec.message();
   e2e_setup s(1, {.intake_priority = 0});
   s.gateway.start();
   ASSERT_TRUE(s.gateway.wait_ready()) << s.gateway.output();
